@@ -1,0 +1,71 @@
+import { InvalidAddressError } from './errors.js';
+
+/** An actor's number inside its node; never reused while the node lives. */
+export type ActorId = number & { readonly __brand: 'ActorId' };
+
+/** Where two actors stand relative to each other; the router picks the path from this alone. */
+export type Locality = 'same-thread' | 'same-process' | 'same-machine' | 'other-machine';
+
+const MACHINE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
+
+/**
+ * `machineId/processId/threadId/actorId`. Immutable; the canonical text form is computed once
+ * and parses back to an equal address.
+ */
+export class Address {
+  readonly text: string;
+  constructor(
+    readonly machineId: string,
+    readonly processId: number,
+    readonly threadId: number,
+    readonly actorId: ActorId,
+  ) {
+    if (!MACHINE_ID.test(machineId)) {
+      throw new InvalidAddressError(String(machineId), 'machineId must be 1-128 of [A-Za-z0-9._:-]');
+    }
+    for (const [field, n] of [
+      ['processId', processId],
+      ['threadId', threadId],
+      ['actorId', actorId],
+    ] as const) {
+      if (!Number.isSafeInteger(n) || n < 0) {
+        throw new InvalidAddressError(`${machineId}/${processId}/${threadId}/${actorId}`, `${field} must be a non-negative integer`);
+      }
+    }
+    this.text = `${machineId}/${processId}/${threadId}/${actorId}`;
+  }
+
+  /** Parses the canonical text form; throws InvalidAddressError naming the bad part. */
+  static parse(text: string): Address {
+    if (typeof text !== 'string') throw new InvalidAddressError(String(text), 'not a string');
+    const parts = text.split('/');
+    if (parts.length !== 4) throw new InvalidAddressError(text, 'expected machineId/processId/threadId/actorId');
+    const [machine, pid, tid, aid] = parts as [string, string, string, string];
+    const nums = [pid, tid, aid].map((p, i) => {
+      if (!DECIMAL.test(p)) throw new InvalidAddressError(text, `${['processId', 'threadId', 'actorId'][i]} '${p}' is not a decimal integer`);
+      return Number(p);
+    }) as [number, number, number];
+    return new Address(machine, nums[0], nums[1], nums[2] as ActorId);
+  }
+
+  equals(other: Address): boolean {
+    return this.text === other.text;
+  }
+
+  /** How `other` stands relative to this address. */
+  localityOf(other: Address): Locality {
+    if (this.machineId !== other.machineId) return 'other-machine';
+    if (this.processId !== other.processId) return 'same-machine';
+    if (this.threadId !== other.threadId) return 'same-process';
+    return 'same-thread';
+  }
+
+  toString(): string {
+    return this.text;
+  }
+
+  toJSON(): string {
+    return this.text;
+  }
+}

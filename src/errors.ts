@@ -1,0 +1,265 @@
+/**
+ * Every failure a user can act on has one class here, a stable `code`, and fields naming what
+ * failed (service, method, address, limit). Callers branch on `instanceof` or on `code`.
+ */
+
+/** Stable error codes: part of the public contract and of the wire protocol. */
+export const ErrorCode = {
+  Timeout: 'TIMEOUT',
+  NoSuchService: 'NO_SUCH_SERVICE',
+  NoSuchMethod: 'NO_SUCH_METHOD',
+  BadArguments: 'BAD_ARGUMENTS',
+  Unreachable: 'UNREACHABLE',
+  ReceiverStopped: 'RECEIVER_STOPPED',
+  MailboxFull: 'MAILBOX_FULL',
+  Cancelled: 'CANCELLED',
+  PermissionDenied: 'PERMISSION_DENIED',
+  ServiceError: 'SERVICE_ERROR',
+  InvalidArgument: 'INVALID_ARGUMENT',
+  InvalidAddress: 'INVALID_ADDRESS',
+  InvalidChildSpec: 'INVALID_CHILD_SPEC',
+  ChildStartFailed: 'CHILD_START_FAILED',
+  NoSuchChild: 'NO_SUCH_CHILD',
+  NameTaken: 'NAME_TAKEN',
+  NodeStopped: 'NODE_STOPPED',
+  RestartIntensity: 'RESTART_INTENSITY',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base of every error qiact raises. */
+export class QiactError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Where a call was going: every call error carries it. */
+export interface CallTarget {
+  /** Service name, or the actor's address text when it has no name. */
+  readonly service: string;
+  readonly method: string;
+  /** Canonical address text of the receiving actor, when known. */
+  readonly address?: string | undefined;
+}
+
+function at(t: CallTarget): string {
+  return `${t.service}.${t.method}${t.address ? ` (at ${t.address})` : ''}`;
+}
+
+export class CallTimeoutError extends QiactError {
+  override readonly name = 'CallTimeoutError';
+  constructor(
+    readonly target: CallTarget,
+    readonly timeoutMs: number,
+  ) {
+    super(ErrorCode.Timeout, `call to ${at(target)} timed out after ${timeoutMs} ms`);
+  }
+}
+
+export class NoSuchServiceError extends QiactError {
+  override readonly name = 'NoSuchServiceError';
+  constructor(readonly service: string) {
+    super(ErrorCode.NoSuchService, `no service named '${service}' is registered in the directory`);
+  }
+}
+
+export class NoSuchMethodError extends QiactError {
+  override readonly name = 'NoSuchMethodError';
+  constructor(
+    readonly target: CallTarget,
+    readonly available: readonly string[],
+  ) {
+    super(
+      ErrorCode.NoSuchMethod,
+      `${target.service} has no method '${target.method}'` +
+        (available.length ? ` (it has: ${available.join(', ')})` : ''),
+    );
+  }
+}
+
+export class BadArgumentsError extends QiactError {
+  override readonly name = 'BadArgumentsError';
+  constructor(
+    readonly target: CallTarget,
+    readonly expected: string,
+    readonly got: number,
+  ) {
+    super(ErrorCode.BadArguments, `${at(target)} expects ${expected} argument(s), got ${got}`);
+  }
+}
+
+export class UnreachableError extends QiactError {
+  override readonly name = 'UnreachableError';
+  constructor(
+    readonly address: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(ErrorCode.Unreachable, `${address} is unreachable: ${reason}`, options);
+  }
+}
+
+export class ReceiverStoppedError extends QiactError {
+  override readonly name = 'ReceiverStoppedError';
+  constructor(
+    readonly target: CallTarget,
+    /** Why the receiver stopped, as text ('normal', 'shutdown', 'killed' or the crash message). */
+    readonly reason: string,
+  ) {
+    super(ErrorCode.ReceiverStopped, `${at(target)}: the receiver stopped (${reason}) before replying`);
+  }
+}
+
+export class MailboxFullError extends QiactError {
+  override readonly name = 'MailboxFullError';
+  constructor(
+    readonly target: CallTarget,
+    readonly capacity: number,
+  ) {
+    super(ErrorCode.MailboxFull, `${at(target)}: mailbox full (capacity ${capacity}); message refused`);
+  }
+}
+
+export class CancelledError extends QiactError {
+  override readonly name = 'CancelledError';
+  constructor(
+    readonly target: CallTarget,
+    options?: ErrorOptions,
+  ) {
+    super(ErrorCode.Cancelled, `call to ${at(target)} was cancelled by the caller`, options);
+  }
+}
+
+export class PermissionDeniedError extends QiactError {
+  override readonly name = 'PermissionDeniedError';
+  constructor(
+    readonly target: CallTarget,
+    readonly identity: string,
+  ) {
+    super(ErrorCode.PermissionDenied, `${identity} may not use ${at(target)}`);
+  }
+}
+
+/**
+ * The service's own error, carried to the caller: `remoteName` and `message` are the ones the
+ * service threw, `data` any structured detail it attached. In the same thread the original
+ * error is also kept as `cause`.
+ */
+export class ServiceError extends QiactError {
+  override readonly name = 'ServiceError';
+  constructor(
+    readonly target: CallTarget,
+    readonly remoteName: string,
+    readonly remoteMessage: string,
+    readonly data?: unknown,
+    options?: ErrorOptions,
+  ) {
+    super(ErrorCode.ServiceError, `${at(target)} failed: ${remoteName}: ${remoteMessage}`, options);
+  }
+}
+
+/** An option or argument given to the runtime itself is wrong (a timeout of 0, a bad name...). */
+export class InvalidArgumentError extends QiactError {
+  override readonly name = 'InvalidArgumentError';
+  constructor(
+    readonly argument: string,
+    readonly reason: string,
+  ) {
+    super(ErrorCode.InvalidArgument, `invalid ${argument}: ${reason}`);
+  }
+}
+
+export class InvalidAddressError extends QiactError {
+  override readonly name = 'InvalidAddressError';
+  constructor(
+    readonly text: string,
+    readonly reason: string,
+  ) {
+    super(ErrorCode.InvalidAddress, `invalid address '${text}': ${reason}`);
+  }
+}
+
+/** A child spec was refused before anything started; `field` names the bad field. */
+export class InvalidChildSpecError extends QiactError {
+  override readonly name = 'InvalidChildSpecError';
+  constructor(
+    readonly childId: string,
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(ErrorCode.InvalidChildSpec, `child spec '${childId}': field '${field}' ${reason}`);
+  }
+}
+
+export class ChildStartError extends QiactError {
+  override readonly name = 'ChildStartError';
+  constructor(
+    readonly supervisor: string,
+    readonly childId: string,
+    options?: ErrorOptions,
+  ) {
+    const why = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
+    super(ErrorCode.ChildStartFailed, `supervisor ${supervisor}: child '${childId}' failed to start: ${why}`, options);
+  }
+}
+
+export class NoSuchChildError extends QiactError {
+  override readonly name = 'NoSuchChildError';
+  constructor(
+    readonly supervisor: string,
+    readonly childId: string,
+  ) {
+    super(ErrorCode.NoSuchChild, `supervisor ${supervisor} has no child '${childId}'`);
+  }
+}
+
+export class NameTakenError extends QiactError {
+  override readonly name = 'NameTakenError';
+  constructor(
+    readonly service: string,
+    readonly holder: string,
+  ) {
+    super(ErrorCode.NameTaken, `service name '${service}' is already registered (by ${holder})`);
+  }
+}
+
+export class NodeStoppedError extends QiactError {
+  override readonly name = 'NodeStoppedError';
+  constructor(readonly node: string) {
+    super(ErrorCode.NodeStopped, `node ${node} is stopped`);
+  }
+}
+
+/**
+ * Thrown by a service to refuse a call on purpose ("level must be 0..100"): the caller gets a
+ * ServiceError with this name, message and data, and the service keeps running. Any other error
+ * a service throws also reaches the caller, but crashes the service to its supervisor.
+ */
+export class Refusal extends Error {
+  constructor(
+    name: string,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = name;
+  }
+}
+
+/** The exit reason of a supervisor that gave up: more than `maxRestarts` restarts within `periodMs`. */
+export class RestartIntensityError extends QiactError {
+  override readonly name = 'RestartIntensityError';
+  constructor(
+    readonly supervisor: string,
+    readonly maxRestarts: number,
+    readonly periodMs: number,
+    readonly lastChild: string,
+  ) {
+    super(
+      ErrorCode.RestartIntensity,
+      `supervisor ${supervisor} reached its restart intensity (more than ${maxRestarts} restarts in ${periodMs} ms; last: '${lastChild}') and shut down`,
+    );
+  }
+}

@@ -1,0 +1,49 @@
+/** qiact's public API. Everything else is internal. */
+export { start, Node } from './node.js';
+export { Service } from './service.js';
+export { Signal, Property } from './signal.js';
+export { fromMachine } from './machine-behaviour.js';
+export { supervisor } from './supervision/child-spec.js';
+export { Address } from './address.js';
+export { machineId } from './machine-id.js';
+export { ManualClock, systemClock } from './clock.js';
+export { IGNORE } from './behaviour.js';
+export { LinkedExitError } from './actor.js';
+export { DIRECTORY_NAME, ServiceDirectory } from '../actors/directory/directory.js';
+export {
+  ErrorCode,
+  QiactError,
+  CallTimeoutError,
+  NoSuchServiceError,
+  NoSuchMethodError,
+  BadArgumentsError,
+  UnreachableError,
+  ReceiverStoppedError,
+  MailboxFullError,
+  CancelledError,
+  PermissionDeniedError,
+  ServiceError,
+  InvalidArgumentError,
+  InvalidAddressError,
+  InvalidChildSpecError,
+  ChildStartError,
+  NoSuchChildError,
+  NameTakenError,
+  NodeStoppedError,
+  RestartIntensityError,
+  Refusal,
+} from './errors.js';
+
+export type { StartOptions, SpawnOptions, ActorRef, SupervisorRef } from './node.js';
+export type { ActorId, Locality } from './address.js';
+export type { Clock } from './clock.js';
+export type { ExitReason, Down } from './actor.js';
+export type { Behaviour, BehaviourFactory, ServiceDescription, MethodDescription } from './behaviour.js';
+export type { ServiceContext, ServiceClass } from './service.js';
+export type { Remote, RemoteMethod, RemoteSignal, RemoteProperty, CallOptions, Subscription } from './remote.js';
+export type { MachineRemote, MachineServiceOptions } from './machine-behaviour.js';
+export type { MailboxOptions, OverflowPolicy } from './mailbox.js';
+export type { ChildSpec, SupervisorSpec, Strategy, RestartType, ShutdownPolicy, Placement, Startable } from './supervision/child-spec.js';
+export type { ChildInfo, TreeNode } from './supervision/supervisor.js';
+export type { ServiceInfo, ServiceEvent } from '../actors/directory/directory.js';
+export type { CallTarget } from './errors.js';

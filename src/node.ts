@@ -1,0 +1,201 @@
+import type { ServiceInfo } from '../actors/directory/directory.js';
+import type { Actor, Down } from './actor.js';
+import { Address } from './address.js';
+import { InvalidArgumentError } from './errors.js';
+import { NodeCore, type StartOptions } from './node-core.js';
+import type { CallOptions, Remote } from './remote.js';
+import type { ChildSpec, Placement, RestartType, ShutdownPolicy, Startable, SupervisorSpec } from './supervision/child-spec.js';
+import type { ChildInfo, TreeNode } from './supervision/supervisor.js';
+import type { MailboxOptions } from './mailbox.js';
+
+export type { StartOptions };
+
+export interface SpawnOptions {
+  /** Register the service in the directory under this name. */
+  name?: string;
+  /** Child id in the services supervisor; default derived from the name. */
+  id?: string;
+  restart?: RestartType;
+  shutdown?: ShutdownPolicy;
+  mailbox?: MailboxOptions;
+  /** Where it lives: only `thread` in this version. */
+  in?: Placement;
+}
+
+/** A running actor started by the node. */
+export interface ActorRef {
+  readonly id: string;
+  readonly name: string | undefined;
+  readonly address: Address;
+  /** Stops it for good (through its supervisor, so it is not restarted). */
+  stop(): Promise<void>;
+}
+
+/** A running supervisor: OTP's supervisor API. */
+export interface SupervisorRef extends ActorRef {
+  whichChildren(): Promise<ChildInfo[]>;
+  countChildren(): Promise<{ specs: number; active: number; supervisors: number; workers: number }>;
+  /** Starts a new child; resolves to its address text, or null when it declined to start. */
+  startChild(spec: ChildSpec | Omit<ChildSpec, 'id'>): Promise<string | null>;
+  terminateChild(id: string): Promise<void>;
+  restartChild(id: string): Promise<string | null>;
+  deleteChild(id: string): Promise<void>;
+  tree(): Promise<TreeNode[]>;
+}
+
+/**
+ * A qiact node: the runtime of one thread. It owns the actors of the thread, a root supervisor
+ * with the embedded directory, and the supervisor that holds what you spawn.
+ */
+export class Node {
+  readonly #core: NodeCore;
+  #spawned = 0;
+
+  /** @internal use {@link start}. */
+  constructor(core: NodeCore) {
+    this.#core = core;
+  }
+
+  get machineId(): string {
+    return this.#core.machineId;
+  }
+  get processId(): number {
+    return this.#core.processId;
+  }
+  get threadId(): number {
+    return this.#core.threadId;
+  }
+  /** Default call timeout in milliseconds. */
+  get callTimeout(): number {
+    return this.#core.callTimeout;
+  }
+
+  /**
+   * Starts a service (a Service class, `fromMachine(...)`, or a supervisor spec) under the node's
+   * services supervisor, which restarts it per `restart`. Resolves once it runs (and, with a
+   * name, is visible in the directory); null if it declined to start.
+   */
+  async spawn(start: Startable, options: SpawnOptions = {}): Promise<ActorRef | null> {
+    const { name, id, ...rest } = options;
+    const childId = id ?? `${name ?? 'actor'}-${++this.#spawned}`;
+    const sup = this.#core.currentServices();
+    const spec: ChildSpec = name === undefined ? { ...rest, id: childId, start } : { ...rest, id: childId, start, name };
+    const address = (await this.#core.call(sup, 'startChild', [spec])) as string | null;
+    if (address === null) return null;
+    return this.#ref(sup, childId, name, Address.parse(address));
+  }
+
+  /** Starts a supervision tree under the node; returns its supervisor. */
+  async supervise(spec: SupervisorSpec, options: { id?: string } = {}): Promise<SupervisorRef> {
+    const ref = await this.spawn(spec, options.id === undefined ? {} : { id: options.id });
+    return this.#supervisorRef(ref!);
+  }
+
+  #ref(parent: Actor, id: string, name: string | undefined, address: Address): ActorRef {
+    return {
+      id,
+      name,
+      address,
+      stop: async () => {
+        await this.#core.call(parent, 'terminateChild', [id]);
+      },
+    };
+  }
+
+  #supervisorRef(ref: ActorRef): SupervisorRef {
+    const core = this.#core;
+    const actor = (): Actor => {
+      const a = core.actorAt(ref.address);
+      if (!a) throw new InvalidArgumentError('supervisor', `${ref.address.text} is not running`);
+      return a;
+    };
+    const ask = (method: string, ...args: unknown[]): Promise<unknown> => core.call(actor(), method, args);
+    return {
+      ...ref,
+      whichChildren: () => ask('whichChildren') as Promise<ChildInfo[]>,
+      countChildren: () => ask('countChildren') as Promise<{ specs: number; active: number; supervisors: number; workers: number }>,
+      startChild: (spec) => ask('startChild', spec) as Promise<string | null>,
+      terminateChild: async (id) => void (await ask('terminateChild', id)),
+      restartChild: (id) => ask('restartChild', id) as Promise<string | null>,
+      deleteChild: async (id) => void (await ask('deleteChild', id)),
+      tree: () => ask('tree') as Promise<TreeNode[]>,
+    };
+  }
+
+  /**
+   * A typed handle on a service, found by name in the directory:
+   * `const counter = await node.service<Counter>('counter'); await counter.add(2)`.
+   * `options` are the defaults of every call made through the handle.
+   */
+  service<T>(name: string, options?: CallOptions): Promise<Remote<T>> {
+    return this.#core.handle<T>(name, options, undefined);
+  }
+
+  /** Every ready service the directory knows. */
+  services(): Promise<ServiceInfo[]> {
+    return this.#core.directory.list(this.#core.callTimeout);
+  }
+
+  /**
+   * Death watch: `watcher` runs once when the actor at `target` stops, with the reason; at once
+   * (reason `noproc`) if it is not running. Returns a function that cancels the watch.
+   */
+  monitor(target: ActorRef | Address | string, watcher: (down: Down) => void): () => void {
+    const address = this.#address(target);
+    const actor = this.#core.actorAt(address);
+    if (actor === undefined) {
+      queueMicrotask(() => watcher({ address, name: undefined, reason: 'noproc' }));
+      return () => {};
+    }
+    return actor.monitor(watcher);
+  }
+
+  /** Links two actors: when either stops abnormally, the other crashes too (and is restarted by its supervisor). */
+  link(a: ActorRef | Address | string, b: ActorRef | Address | string): void {
+    const x = this.#core.actorAt(this.#address(a));
+    const y = this.#core.actorAt(this.#address(b));
+    if (!x || !y) throw new InvalidArgumentError('link', `${x ? this.#address(b).text : this.#address(a).text} is not running`);
+    x.link(y);
+  }
+
+  #address(target: ActorRef | Address | string): Address {
+    if (typeof target === 'string') return Address.parse(target);
+    if (target instanceof Address) return target;
+    return target.address;
+  }
+
+  /** The node's whole supervision tree: root, directory, and everything spawned. */
+  async tree(): Promise<TreeNode> {
+    const root = this.#core.root!;
+    return {
+      id: 'root',
+      name: undefined,
+      address: root.alive ? root.address.text : null,
+      type: 'supervisor',
+      restart: 'permanent',
+      in: 'thread',
+      label: 'supervisor(one_for_one)',
+      restarts: 0,
+      strategy: 'one_for_one',
+      children: root.alive ? ((await this.#core.call(root, 'tree', [])) as TreeNode[]) : [],
+    };
+  }
+
+  /** Stops everything in reverse start order (services first, the directory last). */
+  stop(): Promise<void> {
+    return this.#core.stop();
+  }
+}
+
+/**
+ * Starts a node in this thread. With no directory configured it runs an embedded one.
+ */
+export async function start(options: StartOptions = {}): Promise<Node> {
+  const directory = (options.env ?? process.env).QIACT_DIRECTORY;
+  if (directory) {
+    throw new InvalidArgumentError('QIACT_DIRECTORY', `'${directory}': a standalone directory is not supported by this version yet; unset it to use the embedded directory`);
+  }
+  const core = new NodeCore(options);
+  await core.boot();
+  return new Node(core);
+}

@@ -1,0 +1,142 @@
+import type { Clock } from './clock.js';
+import { PENDING, SETTLED, type Envelope } from './envelope.js';
+import { CallTimeoutError, CancelledError, type CallTarget } from './errors.js';
+
+/** A doubly-linked list of pending calls, through `Envelope.prevDue` / `nextDue`. */
+export class DueList {
+  head: Envelope | null = null;
+  tail: Envelope | null = null;
+
+  append(env: Envelope): void {
+    env.due = this;
+    if (this.tail === null) this.head = env;
+    else {
+      this.tail.nextDue = env;
+      env.prevDue = this.tail;
+    }
+    this.tail = env;
+  }
+
+  unlink(env: Envelope): void {
+    if (env.prevDue === null) this.head = env.nextDue;
+    else env.prevDue.nextDue = env.nextDue;
+    if (env.nextDue === null) this.tail = env.prevDue;
+    else env.nextDue.prevDue = env.prevDue;
+    env.prevDue = env.nextDue = null;
+    env.due = null;
+  }
+}
+
+/**
+ * Every call of a node waits here until it settles, exactly once: reply, service error, runtime
+ * error, timeout or cancel.
+ *
+ * Deadlines cost neither a timer nor a clock read per call. A new call goes on the `fresh` list;
+ * most in-thread calls settle within the event-loop turn that made them and leave it again. Once
+ * per turn (one setImmediate), the calls still pending are stamped with a deadline and moved to
+ * the list of their timeout value, where deadlines arrive sorted; a single timer is armed for
+ * the earliest. A deadline is therefore never early, and late by at most the length of the turn
+ * that made the call (a timer could not fire inside that turn anyway). Settling unlinks in O(1),
+ * so a settled call is never retained.
+ */
+export class PendingCalls {
+  readonly #fresh = new DueList();
+  readonly #lists = new Map<number, DueList>();
+  #stampScheduled = false;
+  #timer: unknown = null;
+  #armedAt = Infinity;
+  #fire = (): void => this.#expire();
+  #stamp = (): void => this.#stampFresh();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly targetOf: (env: Envelope) => CallTarget,
+  ) {}
+
+  track(env: Envelope, timeoutMs: number, signal: AbortSignal | undefined): void {
+    env.timeoutMs = timeoutMs;
+    this.#fresh.append(env);
+    if (!this.#stampScheduled) {
+      this.#stampScheduled = true;
+      setImmediate(this.#stamp);
+    }
+    if (signal !== undefined) this.#watchAbort(env, signal);
+  }
+
+  /** Stamps the calls made during the last turn that are still pending, then arms the timer. */
+  #stampFresh(): void {
+    this.#stampScheduled = false;
+    const now = this.clock.now();
+    let earliest = Infinity;
+    for (let env = this.#fresh.head; env !== null; env = this.#fresh.head) {
+      this.#fresh.unlink(env);
+      env.deadline = now + env.timeoutMs;
+      let list = this.#lists.get(env.timeoutMs);
+      if (list === undefined) this.#lists.set(env.timeoutMs, (list = new DueList()));
+      list.append(env);
+      if (env.deadline < earliest) earliest = env.deadline;
+    }
+    if (earliest < this.#armedAt) this.#arm(earliest);
+  }
+
+  resolve(env: Envelope, value: unknown): void {
+    if (env.state !== PENDING) return;
+    const resolve = env.resolve!;
+    this.#settle(env);
+    resolve(value);
+  }
+
+  reject(env: Envelope, error: unknown): void {
+    if (env.state !== PENDING) return;
+    const reject = env.reject!;
+    this.#settle(env);
+    reject(error);
+  }
+
+  #settle(env: Envelope): void {
+    env.state = SETTLED;
+    env.resolve = env.reject = null;
+    env.due!.unlink(env);
+    if (env.signal !== null) {
+      env.signal.removeEventListener('abort', abortListeners.get(env)!);
+      abortListeners.delete(env);
+      env.signal = null;
+    }
+  }
+
+  #arm(due: number): void {
+    if (this.#timer !== null) this.clock.clearTimer(this.#timer);
+    this.#armedAt = due;
+    this.#timer = this.clock.setTimer(this.#fire, Math.max(0, due - this.clock.now()));
+  }
+
+  #expire(): void {
+    this.#timer = null;
+    this.#armedAt = Infinity;
+    const now = this.clock.now();
+    let next = Infinity;
+    for (const list of this.#lists.values()) {
+      let env = list.head;
+      while (env !== null && env.deadline <= now) {
+        this.reject(env, new CallTimeoutError(this.targetOf(env), env.timeoutMs));
+        env = list.head;
+      }
+      if (env !== null && env.deadline < next) next = env.deadline;
+    }
+    if (next !== Infinity) this.#arm(next);
+  }
+
+  #watchAbort(env: Envelope, signal: AbortSignal): void {
+    if (signal.aborted) {
+      this.reject(env, new CancelledError(this.targetOf(env), { cause: signal.reason }));
+      return;
+    }
+    const onAbort = (): void => this.reject(env, new CancelledError(this.targetOf(env), { cause: signal.reason }));
+    env.signal = signal;
+    abortListeners.set(env, onAbort);
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+}
+
+/** Abort listeners, kept aside so that envelopes without a signal carry no extra field. */
+const abortListeners = new WeakMap<Envelope, () => void>();

@@ -1,0 +1,239 @@
+import type { Actor, ExitReason } from './actor.js';
+import type { Address } from './address.js';
+import type { Behaviour, BehaviourFactory, MethodDescription, ServiceDescription } from './behaviour.js';
+import { BadArgumentsError, InvalidArgumentError, NoSuchMethodError } from './errors.js';
+import type { CallOptions, Remote } from './remote.js';
+import { Property, Signal, type SignalSink } from './signal.js';
+
+/** What a running service can reach: itself and the rest of the system. */
+export interface ServiceContext {
+  readonly self: Address;
+  readonly name: string | undefined;
+  /** A typed handle on another service; subscriptions made through it end when this service stops. */
+  service<T>(name: string, options?: CallOptions): Promise<Remote<T>>;
+  /**
+   * Stops this service with a normal exit once the current message is handled (a `permanent`
+   * child is still restarted by its supervisor, a `transient` one is not).
+   */
+  stop(): void;
+}
+
+/** Binds a service instance to its running actor; supplied by the node. */
+export interface ServiceHost extends SignalSink {
+  contextFor(actor: Actor): ServiceContext;
+}
+
+const contexts = new WeakMap<Service, ServiceContext>();
+
+/**
+ * Base class of a plain service. Its public methods are the service's methods; fields made with
+ * `this.signal()` and `this.property()` are its signals and properties. State lives in fields and
+ * is made afresh (a new instance) each time a supervisor restarts the service.
+ *
+ * ```ts
+ * class Counter extends Service {
+ *   readonly changed = this.signal<number>();
+ *   #n = 0;
+ *   add(by: number) { this.#n += by; this.changed.emit(this.#n); return this.#n; }
+ * }
+ * ```
+ *
+ * A method may be async: the service handles its next message once the promise settles. To
+ * refuse a call without crashing, throw a `Refusal`; any other error also crashes the service.
+ */
+export abstract class Service {
+  /** This service's place in the system; available from `onStart` on. */
+  protected get context(): ServiceContext {
+    const ctx = contexts.get(this);
+    if (!ctx) throw new InvalidArgumentError('context', 'a service context exists only once the service is started (use it from onStart on)');
+    return ctx;
+  }
+
+  protected signal<T = void>(): Signal<T> {
+    return new Signal<T>();
+  }
+
+  protected property<T>(initial: T): Property<T> {
+    return new Property<T>(initial);
+  }
+
+  /** Runs before the first message. Throw to fail the start; return 'ignore' to decline it. */
+  onStart?(): void | 'ignore' | Promise<void | 'ignore'>;
+  /** Runs when the service stops (awaited on a clean stop, not after a crash). */
+  onStop?(reason: ExitReason): void | Promise<void>;
+}
+
+export type ServiceClass<S extends Service = Service> = new () => S;
+
+export function isServiceClass(x: unknown): x is ServiceClass {
+  return typeof x === 'function' && x.prototype instanceof Service;
+}
+
+interface MethodEntry {
+  readonly fn: (...args: unknown[]) => unknown;
+  /** Declared parameters; Infinity with a rest parameter. */
+  readonly max: number;
+  readonly description: MethodDescription;
+}
+
+const LIFECYCLE = new Set(['constructor', 'onStart', 'onStop']);
+const methodTables = new WeakMap<ServiceClass, Map<string, MethodEntry>>();
+
+/** The methods of a service class, with their arity, read once per class. */
+function methodsOf(cls: ServiceClass): Map<string, MethodEntry> {
+  let table = methodTables.get(cls);
+  if (table) return table;
+  table = new Map();
+  for (let proto = cls.prototype; proto && proto !== Service.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (LIFECYCLE.has(name) || name.startsWith('_') || table.has(name)) continue;
+      const d = Object.getOwnPropertyDescriptor(proto, name);
+      if (typeof d?.value !== 'function') continue;
+      const fn = d.value as (...args: unknown[]) => unknown;
+      const params = parameterNames(fn);
+      const rest = params.some((p) => p.startsWith('...'));
+      table.set(name, { fn, max: rest ? Infinity : params.length, description: { name, params } });
+    }
+  }
+  methodTables.set(cls, table);
+  return table;
+}
+
+/**
+ * Parameter names from a function's source: enough to check argument counts and to describe
+ * the method. Destructured parameters are shown as `{…}` / `[…]`.
+ */
+export function parameterNames(fn: Function): string[] {
+  const src = Function.prototype.toString.call(fn);
+  const open = src.indexOf('(');
+  if (open < 0) return [];
+  const params: string[] = [];
+  let depth = 0;
+  let start = open + 1;
+  let quote = '';
+  for (let i = open + 1; i < src.length; i++) {
+    const c = src[i]!;
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'" || c === '`') quote = c;
+    else if (c === '(' || c === '[' || c === '{') depth++;
+    else if (c === ')' || c === ']' || c === '}') {
+      if (depth === 0) {
+        params.push(src.slice(start, i));
+        break;
+      }
+      depth--;
+    } else if (c === ',' && depth === 0) {
+      params.push(src.slice(start, i));
+      start = i + 1;
+    }
+  }
+  return params
+    .map((p) => p.trim().split('=')[0]!.trim())
+    .filter((p) => p !== '')
+    .map((p) => (p.startsWith('{') ? '{…}' : p.startsWith('[') ? '[…]' : p));
+}
+
+/** Runs a Service instance as an actor behaviour. */
+export class ServiceBehaviour implements Behaviour {
+  readonly #methods: Map<string, MethodEntry>;
+  readonly #signals = new Map<string, Signal<unknown>>();
+  readonly #properties = new Map<string, Property<unknown>>();
+  #actor: Actor | undefined;
+
+  constructor(
+    readonly instance: Service,
+    private readonly host: ServiceHost,
+  ) {
+    this.#methods = methodsOf(instance.constructor as ServiceClass);
+    for (const [key, value] of Object.entries(instance)) {
+      if (value instanceof Property) this.#properties.set(key, value);
+      else if (value instanceof Signal) this.#signals.set(key, value);
+    }
+  }
+
+  start(actor: Actor): unknown {
+    this.#actor = actor;
+    contexts.set(this.instance, this.host.contextFor(actor));
+    for (const s of this.#signals.values()) s.attach(this.host);
+    for (const p of this.#properties.values()) p.changed.attach(this.host);
+    return this.instance.onStart?.();
+  }
+
+  #lastName = '';
+  #last: MethodEntry | undefined;
+
+  handle(method: string, args: unknown[]): unknown {
+    // Callers tend to repeat a method: a string compare is cheaper than the map look-up.
+    const m = method === this.#lastName ? this.#last : (this.#last = this.#methods.get((this.#lastName = method)));
+    if (m !== undefined) {
+      // Only too many can be told: TypeScript's optional parameters look required at run time.
+      if (args.length > m.max) throw new BadArgumentsError(this.#actor!.target(method), `at most ${m.max}`, args.length);
+      return m.fn.apply(this.instance, args);
+    }
+    return this.#system(method, args);
+  }
+
+  /** Members every service has: describe, and property / signal access. */
+  #system(method: string, args: unknown[]): unknown {
+    switch (method) {
+      case '@describe':
+        return this.describe();
+      case '@get':
+        return this.#property(method, args[0]).value;
+      case '@set':
+        this.#property(method, args[0]).value = args[1];
+        return undefined;
+      case '@subscribe': {
+        const signal = this.#signal(method, args[0]);
+        return signal.subscribe(args[1] as (v: unknown) => void, args[2] as (reason: string) => void);
+      }
+      case '@unsubscribe':
+        return this.#signal(method, args[0]).unsubscribe(args[1] as number);
+    }
+    throw new NoSuchMethodError(this.#actor!.target(method), [...this.#methods.keys()]);
+  }
+
+  #property(method: string, name: unknown): Property<unknown> {
+    const p = this.#properties.get(name as string);
+    if (!p) throw new NoSuchMethodError(this.#actor!.target(`${method} ${String(name)}`), [...this.#properties.keys()]);
+    return p;
+  }
+
+  #signal(method: string, name: unknown): Signal<unknown> {
+    const s = this.#signals.get(name as string) ?? this.#properties.get(name as string)?.changed;
+    if (!s) throw new NoSuchMethodError(this.#actor!.target(`${method} ${String(name)}`), [...this.#signals.keys(), ...this.#properties.keys()]);
+    return s;
+  }
+
+  describe(): ServiceDescription {
+    return {
+      methods: [...this.#methods.values()].map((m) => m.description),
+      signals: [...this.#signals.keys()],
+      properties: [...this.#properties.keys()],
+    };
+  }
+
+  terminate(reason: ExitReason): unknown {
+    this.#close(reason);
+    return this.instance.onStop?.(reason);
+  }
+
+  kill(): void {
+    this.#close('killed');
+  }
+
+  #close(reason: ExitReason): void {
+    const text = reason instanceof Error ? reason.message : reason;
+    for (const s of this.#signals.values()) s.close(`service stopped (${text})`);
+    for (const p of this.#properties.values()) p.changed.close(`service stopped (${text})`);
+  }
+}
+
+/** A factory for a service class, so that each (re)start gets a fresh instance. */
+export function serviceFactory(cls: ServiceClass, host: ServiceHost): BehaviourFactory {
+  return { kind: 'behaviour', label: cls.name, create: () => new ServiceBehaviour(new cls(), host) };
+}

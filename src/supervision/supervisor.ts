@@ -1,0 +1,286 @@
+import { isAbnormal, type Actor, type ExitReason } from '../actor.js';
+import type { Behaviour } from '../behaviour.js';
+import type { Clock } from '../clock.js';
+import { ChildStartError, InvalidArgumentError, InvalidChildSpecError, NoSuchChildError, RestartIntensityError } from '../errors.js';
+import { checkChildSpec, type Child, type ChildSpec, type Placement, type RestartType, type Strategy, type SupervisorSpec } from './child-spec.js';
+import { RestartIntensity } from './intensity.js';
+import { shutdown } from './shutdown.js';
+
+/** What a supervisor needs from its node. */
+export interface SupervisorHost {
+  readonly clock: Clock;
+  /** Starts one child; null when it declined (returned 'ignore'). Throws its start error. */
+  startChild(child: Child, parent: Actor): Promise<Actor | null>;
+  /** Posts a message to an actor's mailbox. */
+  post(actor: Actor, method: string, args: unknown[]): void;
+  /** Calls an actor (used to walk nested supervisors for the tree). */
+  call(actor: Actor, method: string, args: unknown[]): Promise<unknown>;
+  warn(message: string, error?: unknown): void;
+}
+
+/** One child as `whichChildren` reports it. */
+export interface ChildInfo {
+  readonly id: string;
+  readonly name: string | undefined;
+  /** Address text of the running child, or null when it is not running. */
+  readonly address: string | null;
+  readonly type: 'worker' | 'supervisor';
+  readonly restart: RestartType;
+  readonly in: Placement;
+  readonly label: string;
+  /** Times this child was restarted by this supervisor. */
+  readonly restarts: number;
+}
+
+/** A supervision (sub)tree, as `node.tree()` reports it. */
+export interface TreeNode extends ChildInfo {
+  readonly strategy?: Strategy;
+  readonly children?: readonly TreeNode[];
+}
+
+interface Slot {
+  readonly child: Child;
+  actor: Actor | null;
+  unwatch: (() => void) | null;
+  restarts: number;
+}
+
+/**
+ * An OTP supervisor as an actor behaviour. Child exits arrive as messages in its own mailbox, so
+ * restarts and administration requests (`whichChildren`, `startChild`, …) are handled one at a
+ * time, in order, and a restart that keeps failing is retried through the mailbox: the
+ * supervisor stays responsive while it loops, until the restart intensity stops it.
+ */
+export class SupervisorBehaviour implements Behaviour {
+  readonly #slots: Slot[] = [];
+  readonly #intensity: RestartIntensity;
+  #self: Actor | undefined;
+  #nextDynamicId = 1;
+
+  constructor(
+    readonly spec: SupervisorSpec,
+    private readonly host: SupervisorHost,
+  ) {
+    this.#intensity = new RestartIntensity(spec.intensity, spec.period, host.clock);
+    for (const c of spec.children) this.#slots.push({ child: checkChildSpec(c), actor: null, unwatch: null, restarts: 0 });
+  }
+
+  get #label(): string {
+    return this.#self?.label ?? 'supervisor';
+  }
+
+  /** Starts the children in order; if one fails, stops those already started and fails. */
+  async start(self: Actor): Promise<void> {
+    this.#self = self;
+    for (const slot of this.#slots) {
+      try {
+        await this.#startSlot(slot);
+      } catch (error) {
+        await this.#stopAll();
+        throw new ChildStartError(this.#label, slot.child.id, { cause: error });
+      }
+    }
+  }
+
+  handle(method: string, args: unknown[]): unknown {
+    switch (method) {
+      case '@exit':
+        return this.#childExited(args[0] as Actor, args[1] as ExitReason);
+      case '@retry':
+        return this.#retry(args[0] as string);
+      case 'whichChildren':
+        return this.#slots.map((s) => this.#info(s));
+      case 'countChildren':
+        return {
+          specs: this.#slots.length,
+          active: this.#slots.filter((s) => s.actor?.alive).length,
+          supervisors: this.#slots.filter((s) => s.child.type === 'supervisor').length,
+          workers: this.#slots.filter((s) => s.child.type === 'worker').length,
+        };
+      case 'startChild':
+        return this.#add(args[0]);
+      case 'terminateChild':
+        return this.#terminate(this.#find(args[0]));
+      case 'restartChild':
+        return this.#restartByHand(this.#find(args[0]));
+      case 'deleteChild':
+        return this.#delete(this.#find(args[0]));
+      case 'tree':
+        return this.#tree();
+    }
+    throw new InvalidArgumentError('supervisor request', `'${method}' is not a supervisor request`);
+  }
+
+  async #startSlot(slot: Slot): Promise<void> {
+    const actor = await this.host.startChild(slot.child, this.#self!);
+    slot.actor = actor;
+    if (actor === null) return;
+    const self = this.#self!;
+    slot.unwatch = actor.monitor((down) => this.host.post(self, '@exit', [actor, down.reason]));
+  }
+
+  async #stopSlot(slot: Slot): Promise<void> {
+    const actor = slot.actor;
+    slot.actor = null;
+    slot.unwatch?.();
+    slot.unwatch = null;
+    if (actor !== null && actor.status !== 'stopped') await shutdown(actor, slot.child.shutdown, this.host.clock);
+  }
+
+  /** Reverse start order; a dynamic supervisor stops its children in parallel. */
+  async #stopAll(): Promise<void> {
+    if (this.spec.strategy === 'dynamic') {
+      await Promise.all(this.#slots.map((s) => this.#stopSlot(s)));
+      return;
+    }
+    for (let i = this.#slots.length - 1; i >= 0; i--) await this.#stopSlot(this.#slots[i]!);
+  }
+
+  async #childExited(actor: Actor, reason: ExitReason): Promise<void> {
+    const slot = this.#slots.find((s) => s.actor === actor);
+    if (slot === undefined) return; // an exit we caused, or of a child already replaced
+    slot.actor = null;
+    slot.unwatch = null;
+    const { restart } = slot.child;
+    const again = restart === 'permanent' || (restart === 'transient' && isAbnormal(reason));
+    if (!again) {
+      if (restart === 'temporary' || this.spec.strategy === 'dynamic') this.#remove(slot);
+      return;
+    }
+    await this.#restart(slot);
+  }
+
+  async #restart(slot: Slot): Promise<void> {
+    if (!this.#intensity.record()) {
+      await this.#stopAll();
+      this.#self!.crash(new RestartIntensityError(this.#label, this.spec.intensity, this.spec.period, slot.child.id));
+      return;
+    }
+    slot.restarts++;
+    const group = this.#restartGroup(slot);
+    for (let i = group.length - 1; i >= 0; i--) if (group[i] !== slot) await this.#stopSlot(group[i]!);
+    for (const s of group) {
+      if (!this.#slots.includes(s)) continue;
+      // As in OTP, a temporary sibling stopped for the group is not started again.
+      if (s !== slot && s.child.restart === 'temporary') {
+        this.#remove(s);
+        continue;
+      }
+      try {
+        await this.#startSlot(s);
+      } catch (error) {
+        this.host.warn(`supervisor ${this.#label}: restart of '${s.child.id}' failed; trying again`, error);
+        // Through the mailbox, so requests queued meanwhile are answered between attempts.
+        this.host.post(this.#self!, '@retry', [s.child.id]);
+        return;
+      }
+    }
+  }
+
+  /** The children a strategy restarts together when `slot` died, in start order. */
+  #restartGroup(slot: Slot): Slot[] {
+    switch (this.spec.strategy) {
+      case 'one_for_all':
+        return [...this.#slots];
+      case 'rest_for_one':
+        return this.#slots.slice(this.#slots.indexOf(slot));
+      default:
+        return [slot];
+    }
+  }
+
+  async #retry(id: string): Promise<void> {
+    const slot = this.#slots.find((s) => s.child.id === id);
+    if (slot === undefined || slot.actor !== null) return;
+    await this.#restart(slot);
+  }
+
+  async #add(spec: unknown): Promise<string | null> {
+    const s = this.spec.strategy === 'dynamic' && typeof spec === 'object' && spec !== null && !('id' in spec) ? { ...spec, id: `child-${this.#nextDynamicId++}` } : spec;
+    const child = checkChildSpec(s);
+    if (this.#slots.some((x) => x.child.id === child.id)) throw new InvalidChildSpecError(child.id, 'id', `is already used in supervisor ${this.#label}`);
+    const slot: Slot = { child, actor: null, unwatch: null, restarts: 0 };
+    try {
+      await this.#startSlot(slot);
+    } catch (error) {
+      throw new ChildStartError(this.#label, child.id, { cause: error });
+    }
+    const actor = slot.actor as Actor | null;
+    if (actor === null && this.spec.strategy === 'dynamic') return null; // ignored: nothing to keep
+    this.#slots.push(slot);
+    return actor?.address.text ?? null;
+  }
+
+  #find(id: unknown): Slot {
+    const slot = this.#slots.find((s) => s.child.id === id);
+    if (slot === undefined) throw new NoSuchChildError(this.#label, String(id));
+    return slot;
+  }
+
+  async #terminate(slot: Slot): Promise<void> {
+    await this.#stopSlot(slot);
+    if (this.spec.strategy === 'dynamic' || slot.child.restart === 'temporary') this.#remove(slot);
+  }
+
+  async #restartByHand(slot: Slot): Promise<string | null> {
+    if (slot.actor !== null) throw new InvalidArgumentError('child', `'${slot.child.id}' is running; terminate it first`);
+    try {
+      await this.#startSlot(slot);
+    } catch (error) {
+      throw new ChildStartError(this.#label, slot.child.id, { cause: error });
+    }
+    return (slot.actor as Actor | null)?.address.text ?? null;
+  }
+
+  #delete(slot: Slot): void {
+    if (slot.actor !== null) throw new InvalidArgumentError('child', `'${slot.child.id}' is running; terminate it first`);
+    this.#remove(slot);
+  }
+
+  #remove(slot: Slot): void {
+    const i = this.#slots.indexOf(slot);
+    if (i >= 0) this.#slots.splice(i, 1);
+  }
+
+  #info(slot: Slot): ChildInfo {
+    const c = slot.child;
+    return {
+      id: c.id,
+      name: c.name,
+      address: slot.actor?.address.text ?? null,
+      type: c.type,
+      restart: c.restart,
+      in: c.in,
+      label: c.label,
+      restarts: slot.restarts,
+    };
+  }
+
+  async #tree(): Promise<TreeNode[]> {
+    const nodes: TreeNode[] = [];
+    for (const slot of this.#slots) {
+      const info = this.#info(slot);
+      if (slot.child.type === 'supervisor') {
+        const strategy = (slot.child.start as SupervisorSpec).strategy;
+        const children = slot.actor?.alive ? ((await this.host.call(slot.actor, 'tree', [])) as TreeNode[]) : [];
+        nodes.push({ ...info, strategy, children });
+      } else nodes.push(info);
+    }
+    return nodes;
+  }
+
+  /** Clean stop: children in reverse start order, each by its shutdown policy. */
+  terminate(): Promise<void> {
+    return this.#stopAll();
+  }
+
+  /** Forced stop: every child is killed at once. */
+  kill(): void {
+    for (let i = this.#slots.length - 1; i >= 0; i--) {
+      const slot = this.#slots[i]!;
+      slot.unwatch?.();
+      slot.actor?.kill();
+      slot.actor = null;
+    }
+  }
+}

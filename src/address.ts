@@ -42,6 +42,7 @@ export class Address {
     const parts = text.split('/');
     if (parts.length !== 4) throw new InvalidAddressError(text, 'expected machineId/processId/threadId/actorId');
     const [machine, pid, tid, aid] = parts as [string, string, string, string];
+    if (!MACHINE_ID.test(machine)) throw new InvalidAddressError(text, 'machineId must be 1-128 of [A-Za-z0-9._:-]');
     const nums = [pid, tid, aid].map((p, i) => {
       if (!DECIMAL.test(p)) throw new InvalidAddressError(text, `${['processId', 'threadId', 'actorId'][i]} '${p}' is not a decimal integer`);
       return Number(p);

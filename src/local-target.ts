@@ -67,7 +67,9 @@ export class LocalTarget implements HandleTarget {
     const deliver = (value: unknown): void => {
       if (live) listener(value);
     };
-    const actor = await this.#live(this.timeout);
+    // Delivered now when the actor is live, so a subscribe keeps its place in program order
+    // with the calls made after it.
+    const actor = this.#actor.alive ? this.#actor : await this.#live(this.timeout);
     const id = await this.core.callActor(actor, '@subscribe', [member, deliver, end], this.timeout);
     const off = (): void => {
       if (!live) return;

@@ -77,7 +77,7 @@ export class Node {
    */
   async spawn(start: Startable, options: SpawnOptions = {}): Promise<ActorRef | null> {
     const { name, id, ...rest } = options;
-    const childId = id ?? `${name ?? 'actor'}-${++this.#spawned}`;
+    const childId = id ?? `${name ?? labelOf(start)}-${++this.#spawned}`;
     const sup = this.#core.currentServices();
     const spec: ChildSpec = name === undefined ? { ...rest, id: childId, start } : { ...rest, id: childId, start, name };
     const address = (await this.#core.call(sup, 'startChild', [spec])) as string | null;
@@ -185,6 +185,11 @@ export class Node {
   stop(): Promise<void> {
     return this.#core.stop();
   }
+}
+
+function labelOf(start: Startable): string {
+  if (typeof start === 'function') return start.name || 'service';
+  return start.kind === 'supervisor' ? 'supervisor' : start.label;
 }
 
 /**

@@ -44,18 +44,21 @@ type Lifecycle = 'onStart' | 'onStop';
  * fields RemoteSignals, Property fields RemoteProperties; everything else is left out.
  */
 export type Remote<T> = {
-  readonly [K in keyof T as K extends Lifecycle
-    ? never
-    : T[K] extends Signal<unknown> | Property<unknown> | ((...args: never[]) => unknown)
-      ? K
-      : never]: T[K] extends Property<infer V>
-    ? RemoteProperty<V>
-    : T[K] extends Signal<infer V>
-      ? RemoteSignal<V>
-      : T[K] extends (...args: infer A) => infer R
-        ? RemoteMethod<A, Awaited<R>>
-        : never;
+  readonly [K in keyof T as K extends Lifecycle ? never : RemoteMember<T[K]> extends never ? never : K]: RemoteMember<T[K]>;
 };
+
+/** How one member of a service class appears on its handle (`never`: not exposed). */
+export type RemoteMember<M> =
+  // Already remote (e.g. MachineRemote): kept as it is.
+  M extends RemoteProperty<unknown> | RemoteSignal<never>
+    ? M
+    : M extends Property<infer V>
+      ? RemoteProperty<V>
+      : M extends Signal<infer V>
+        ? RemoteSignal<V>
+        : M extends (...args: infer A) => infer R
+          ? RemoteMethod<A, Awaited<R>>
+          : never;
 
 /** What a handle needs to reach its service, wherever it lives. */
 export interface HandleTarget {

@@ -77,7 +77,7 @@ export class SupervisorBehaviour implements Behaviour {
         await this.#startSlot(slot);
       } catch (error) {
         await this.#stopAll();
-        throw new ChildStartError(this.#label, slot.child.id, { cause: error });
+        throw startError(this.#label, slot.child.id, error);
       }
     }
   }
@@ -203,7 +203,7 @@ export class SupervisorBehaviour implements Behaviour {
     try {
       await this.#startSlot(slot);
     } catch (error) {
-      throw new ChildStartError(this.#label, child.id, { cause: error });
+      throw startError(this.#label, child.id, error);
     }
     const actor = slot.actor as Actor | null;
     if (actor === null && this.spec.strategy === 'dynamic') return null; // ignored: nothing to keep
@@ -227,7 +227,7 @@ export class SupervisorBehaviour implements Behaviour {
     try {
       await this.#startSlot(slot);
     } catch (error) {
-      throw new ChildStartError(this.#label, slot.child.id, { cause: error });
+      throw startError(this.#label, slot.child.id, error);
     }
     return (slot.actor as Actor | null)?.address.text ?? null;
   }
@@ -283,4 +283,9 @@ export class SupervisorBehaviour implements Behaviour {
       slot.actor = null;
     }
   }
+}
+
+/** A start error from deep in a tree is passed up as it is: it already names the child that failed. */
+function startError(supervisor: string, childId: string, error: unknown): ChildStartError {
+  return error instanceof ChildStartError ? error : new ChildStartError(supervisor, childId, { cause: error });
 }

@@ -1,13 +1,12 @@
 // `npm test`: the ava suite under c8 (coverage floor in package.json "c8"), TAP passed through,
 // then one plain closing line `N passed, N failed` so that a run that executed nothing shows.
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
-const require = createRequire(import.meta.url);
-const c8 = join(dirname(require.resolve('c8/package.json')), 'bin', 'c8.js');
-const ava = join(dirname(require.resolve('ava/package.json')), 'entrypoints', 'cli.mjs');
-const child = spawn(process.execPath, [c8, process.execPath, ava, '--tap', ...process.argv.slice(2)], {
+const bin = join(import.meta.dirname, '..', '..', 'node_modules', '.bin');
+const c8 = join(bin, 'c8');
+const ava = join(bin, 'ava');
+const child = spawn(c8, [ava, '--tap', ...process.argv.slice(2)], {
   stdio: ['inherit', 'pipe', 'inherit'],
 });
 let passed = 0;

@@ -1,0 +1,42 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const cli = join(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
+const env = { ...process.env, HOME: mkdtempSync(join(tmpdir(), 'qiact-cli-')), QIACT_DIRECTORY: '' };
+
+const qiact = (...args: string[]) => run(process.execPath, ['--import=tsx', cli, ...args], { env, timeout: 30_000 });
+
+test('the demo runs a supervised robot tree, calls it, hears a signal, survives a crash and stops cleanly', async (t) => {
+  const { stdout, stderr } = await qiact('demo');
+  t.is(stderr, '');
+  for (const expected of [
+    /with an embedded directory/,
+    /robot: supervisor\(one_for_one\)/,
+    /battery: Battery as 'battery' @ \S+\/\d+\/\d+\/\d+/,
+    /#1 ServiceDirectory/,
+    /motion\.walk\(\{ steps: 3 \}\) -> "walking"/,
+    /refused: EventNotAccepted/,
+    /battery\.low -> 15%/,
+    /tts\.glitch\(\) +-> .*audio device lost/,
+    /the supervisor restarted tts/,
+    /sentences since restart: 1/,
+    /tts: TextToSpeech as 'tts' @ \S+, restarted 1x/,
+    /stopped cleanly\.$/m,
+  ]) {
+    t.regex(stdout, expected);
+  }
+});
+
+test('--help lists commands and every configuration default; unknown commands fail with one clear line', async (t) => {
+  const { stdout } = await qiact('--help');
+  t.regex(stdout, /QIACT_MACHINE_ID/);
+  t.regex(stdout, /QIACT_CALL_TIMEOUT_MS .* default: 30000/);
+  const error = await t.throwsAsync(qiact('dance'));
+  t.is((error as unknown as { code: number }).code, 2);
+  t.is((error as unknown as { stderr: string }).stderr, "qiact: unknown command 'dance' (see qiact --help)\n");
+});

@@ -1,0 +1,118 @@
+import test from 'ava';
+import {
+  ChildStartError,
+  DIRECTORY_NAME,
+  InvalidArgumentError,
+  InvalidChildSpecError,
+  NameTakenError,
+  NoSuchServiceError,
+  ServiceError,
+  start,
+  type Down,
+  type ServiceDirectory,
+  type ServiceEvent,
+} from '../src/index.js';
+import { Collector, deferred, within } from './_support/wait.js';
+import { watchAdded, worker, type TestWorker } from './_support/workers.js';
+
+async function setup(t: { teardown(fn: () => unknown): void }) {
+  const warnings: string[] = [];
+  const node = await start({ machineId: 'dir-test', onWarning: (m) => warnings.push(m) });
+  t.teardown(() => node.stop());
+  const directory = await node.service<ServiceDirectory>(DIRECTORY_NAME);
+  return { node, directory, warnings, log: [] as string[] };
+}
+
+test('the directory lists itself and every ready service with its info', async (t) => {
+  const { node, directory, log } = await setup(t);
+  await node.spawn(worker('tts', log), { name: 'tts' });
+  const list = await node.services();
+  t.deepEqual(list.map((s) => s.name), [DIRECTORY_NAME, 'tts']);
+  const tts = await directory.lookup('tts');
+  t.like(tts, { name: 'tts', machineId: 'dir-test', processId: process.pid, endpoints: [] });
+  t.regex(tts.address, /^dir-test\/\d+\/\d+\/\d+$/);
+  t.is(list[0]!.serviceId, 1);
+});
+
+test('serviceAdded and serviceRemoved follow services starting and stopping', async (t) => {
+  const { node, directory, log } = await setup(t);
+  const added = new Collector<ServiceEvent>();
+  const removed = new Collector<ServiceEvent>();
+  await directory.serviceAdded.connect(added.push);
+  await directory.serviceRemoved.connect(removed.push);
+  const ref = await node.spawn(worker('arm', log), { name: 'arm' });
+  const [event] = await added.count(1);
+  t.is(event!.name, 'arm');
+  await ref!.stop();
+  t.deepEqual(await removed.count(1), [event]);
+  await t.throwsAsync(directory.lookup('arm'), { instanceOf: NoSuchServiceError });
+});
+
+test('a duplicate name is refused with NameTakenError and the first holder keeps it', async (t) => {
+  const { node, log } = await setup(t);
+  await node.spawn(worker('first', log), { name: 'camera' });
+  const error = await t.throwsAsync(node.spawn(worker('second', log), { name: 'camera' }), { instanceOf: ChildStartError });
+  t.true(error.cause instanceof NameTakenError);
+  t.is((error.cause as NameTakenError).service, 'camera');
+  t.false(log.includes('start second'), 'the duplicate never started');
+  t.is(await (await node.service<TestWorker>('camera')).ping(), 'first');
+});
+
+test('registration is refused for bad names and bad info', async (t) => {
+  const { node, directory, log } = await setup(t);
+  await t.throwsAsync(node.spawn(worker('x', log), { name: '' }), { instanceOf: InvalidChildSpecError });
+  await t.throwsAsync(node.spawn(worker('x', log), { name: 'a'.repeat(257) }), { instanceOf: InvalidChildSpecError });
+  await t.throwsAsync(directory.register({ name: 'two words', machineId: 'm', processId: 1, endpoints: [], address: 'm/1/0/9' }), { instanceOf: InvalidArgumentError });
+  await t.throwsAsync(directory.register(null as never), { instanceOf: InvalidArgumentError });
+  await t.throwsAsync(directory.ready(999), { instanceOf: InvalidArgumentError, message: /no service has id 999/ });
+  await t.throwsAsync(directory.updateInfo(1, { endpoints: 'tcp://x' as never }), { instanceOf: InvalidArgumentError });
+});
+
+test('two-step registration: a registered service is invisible until ready; its info can be updated', async (t) => {
+  const { directory } = await setup(t);
+  const id = await directory.register({ name: 'lidar', machineId: 'body', processId: 7, endpoints: [], address: 'body/7/0/3' });
+  await t.throwsAsync(directory.lookup('lidar'), { instanceOf: NoSuchServiceError });
+  await directory.ready(id);
+  await directory.updateInfo(id, { endpoints: ['tcp://10.0.0.2:9559'] });
+  t.deepEqual((await directory.lookup('lidar')).endpoints, ['tcp://10.0.0.2:9559']);
+  await directory.unregister(id);
+  t.false((await directory.list()).some((s) => s.name === 'lidar'));
+});
+
+test('a restarted service is registered again under its name, with a new id', async (t) => {
+  const { node, directory, log } = await setup(t);
+  await node.spawn(worker('legs', log), { name: 'legs' });
+  const before = await directory.lookup('legs');
+  const back = await watchAdded(node, ['legs']);
+  await t.throwsAsync((await node.service<TestWorker>('legs')).crash(), { instanceOf: ServiceError });
+  await back.arrived;
+  const after = await directory.lookup('legs');
+  t.not(after.serviceId, before.serviceId);
+  t.not(after.address, before.address);
+});
+
+test('when the directory restarts, live services register again on their own; resolved handles keep working meanwhile', async (t) => {
+  const { node, directory, log } = await setup(t);
+  await node.spawn(worker('head', log), { name: 'head' });
+  await node.spawn(worker('victim', log), { name: 'victim' });
+  const head = await node.service<TestWorker>('head');
+  const dirAddress = (await directory.lookup(DIRECTORY_NAME)).address;
+  const victim = (await directory.lookup('victim')).address;
+  const dirDown = deferred<Down>();
+  node.monitor(dirAddress, dirDown.resolve);
+  node.link(victim, dirAddress); // crashing the victim takes the directory down with it
+  await t.throwsAsync((await node.service<TestWorker>('victim')).crash());
+  await within(dirDown.promise, 'the directory to crash');
+  t.is(await head.ping(), 'head', 'a resolved handle does not need the directory');
+  const fresh = await within(node.service<ServiceDirectory>(DIRECTORY_NAME), 'the restarted directory');
+  t.not((await fresh.lookup(DIRECTORY_NAME)).address, dirAddress);
+  const names = new Set<string>();
+  while (!names.has('head') || !names.has('victim')) {
+    const added = new Collector<ServiceEvent>();
+    const sub = await fresh.serviceAdded.connect(added.push);
+    for (const s of await fresh.list()) names.add(s.name);
+    if (!names.has('head') || !names.has('victim')) await added.count(1);
+    sub.off();
+  }
+  t.is(await (await node.service<TestWorker>('head')).ping(), 'head');
+});

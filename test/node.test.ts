@@ -1,0 +1,47 @@
+import test from 'ava';
+import { InvalidArgumentError, InvalidChildSpecError, Service, start } from '../src/index.js';
+
+class Echo extends Service {
+  echo<T>(x: T): T {
+    return x;
+  }
+}
+
+test('a node takes its machine id and call timeout from options, then the environment', async (t) => {
+  const a = await start({ machineId: 'head', callTimeout: 1234 });
+  t.teardown(() => a.stop());
+  t.is(a.machineId, 'head');
+  t.is(a.callTimeout, 1234);
+  t.is(a.processId, process.pid);
+  const b = await start({ env: { QIACT_MACHINE_ID: 'body', QIACT_CALL_TIMEOUT_MS: '250', HOME: '/nonexistent' } });
+  t.teardown(() => b.stop());
+  t.is(b.machineId, 'body');
+  t.is(b.callTimeout, 250);
+  await t.throwsAsync(start({ env: { QIACT_MACHINE_ID: 'x', QIACT_CALL_TIMEOUT_MS: 'soon' } }), { instanceOf: InvalidArgumentError });
+});
+
+test('a standalone directory is refused clearly rather than ignored', async (t) => {
+  await t.throwsAsync(start({ env: { QIACT_MACHINE_ID: 'x', QIACT_DIRECTORY: 'tcp://127.0.0.1:9559' } }), {
+    instanceOf: InvalidArgumentError,
+    message: /QIACT_DIRECTORY.*not supported by this version yet/,
+  });
+});
+
+test('placing a service in a worker or process is refused clearly in this version', async (t) => {
+  const node = await start({ machineId: 'node-test' });
+  t.teardown(() => node.stop());
+  await t.throwsAsync(node.spawn(Echo, { name: 'echo', in: 'worker' }), { instanceOf: InvalidChildSpecError, message: /field 'in' 'worker' is not supported/ });
+  const ref = await node.spawn(Echo);
+  t.regex(ref!.id, /^Echo-\d+$/);
+  t.is(ref!.name, undefined);
+});
+
+test('two nodes in one thread are independent: own directory, own services', async (t) => {
+  const a = await start({ machineId: 'n1' });
+  const b = await start({ machineId: 'n2' });
+  t.teardown(() => Promise.all([a.stop(), b.stop()]));
+  await a.spawn(Echo, { name: 'echo' });
+  await b.spawn(Echo, { name: 'echo' });
+  t.is(await (await a.service<Echo>('echo')).echo('a'), 'a');
+  t.deepEqual((await b.services()).map((s) => s.machineId), ['n2', 'n2']);
+});

@@ -297,54 +297,37 @@ test('shutdown timeout: a child that does not stop in time is killed; brutal_kil
 
 // ---- a restart loop ----
 
+/** A supervisor over one child 'loop' whose start fails while `breaker.broken` is set. */
+async function loopingTree(n: Awaited<ReturnType<typeof node>>, intensity: number) {
+  const log: string[] = [];
+  const breaker = { broken: false };
+  const start = () => {
+    if (breaker.broken) throw new Error('still broken');
+  };
+  const sup = await n.supervise(supervisor({ intensity, period: 60_000, children: [spec('loop', log, {}, { start })] }));
+  return { sup, log, breaker };
+}
+
 test('a restart that keeps failing is retried through the mailbox: the supervisor answers meanwhile, then recovers', async (t) => {
   const n = await node(t);
-  const log: string[] = [];
-  let broken = false;
-  const sup = await n.supervise(
-    supervisor({
-      intensity: 1_000_000,
-      period: 60_000,
-      children: [
-        spec('loop', log, {}, {
-          start: () => {
-            if (broken) throw new Error('still broken');
-          },
-        }),
-      ],
-    }),
-  );
-  broken = true;
+  const { sup, breaker } = await loopingTree(n, 1_000_000);
+  breaker.broken = true;
   const back = await watchAdded(n, ['loop']);
   await t.throwsAsync((await n.service<TestWorker>('loop')).crash());
   const during = await within(sup.whichChildren(), 'the supervisor to answer while it loops');
   t.is(during[0]!.address, null);
   t.true(n.warnings.some((w) => /restart of 'loop' failed; trying again/.test(w)));
-  broken = false;
+  breaker.broken = false;
   await back.arrived;
   t.is(await (await n.service<TestWorker>('loop')).ping(), 'loop');
 });
 
 test('a restart loop ends when the intensity is reached', async (t) => {
   const n = await node(t);
-  const log: string[] = [];
-  let broken = false;
-  const sup = await n.supervise(
-    supervisor({
-      intensity: 5,
-      period: 60_000,
-      children: [
-        spec('loop', log, {}, {
-          start: () => {
-            if (broken) throw new Error('still broken');
-          },
-        }),
-      ],
-    }),
-  );
+  const { sup, log, breaker } = await loopingTree(n, 5);
   const down = deferred<Down>();
   n.monitor(sup, down.resolve);
-  broken = true;
+  breaker.broken = true;
   await t.throwsAsync((await n.service<TestWorker>('loop')).crash());
   t.true((await within(down.promise, 'the supervisor to give up')).reason instanceof RestartIntensityError);
   t.is(log.filter((l) => l === 'start loop').length, 6, 'one first start and five failed restarts');

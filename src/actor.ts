@@ -65,7 +65,7 @@ export class Actor {
   #onStopped: (() => void) | null = null;
   #watchers: Set<(down: Down) => void> | null = null;
   #links: Set<Actor> | null = null;
-  #cleanups: (() => void)[] | null = null;
+  #cleanups: Set<() => void> | null = null;
 
   constructor(
     readonly host: ActorHost,
@@ -289,7 +289,9 @@ export class Actor {
     if (busy !== null && busy.state === PENDING) {
       this.host.pending.reject(busy, new ReceiverStoppedError(this.target(busy.method), reasonText(reason)));
     }
-    if (this.#cleanups) for (const fn of this.#cleanups.splice(0)) fn();
+    const cleanups = this.#cleanups;
+    this.#cleanups = null;
+    if (cleanups) for (const fn of cleanups) fn();
     this.host.actorExited(this, reason);
     this.#onStopped?.();
     if (this.#watchers !== null || this.#links !== null) queueMicrotask(() => this.#notify(reason));
@@ -337,10 +339,17 @@ export class Actor {
     other.#links?.delete(this);
   }
 
-  /** Runs `fn` when this actor stops, e.g. to end the subscriptions it made. */
-  onExit(fn: () => void): void {
-    if (this.#status === STOPPED) fn();
-    else (this.#cleanups ??= []).push(fn);
+  /**
+   * Runs `fn` when this actor stops, e.g. to end the subscriptions it made. Returns a function
+   * that cancels it (a subscription ended early no longer needs it).
+   */
+  onExit(fn: () => void): () => void {
+    if (this.#status === STOPPED) {
+      fn();
+      return () => {};
+    }
+    (this.#cleanups ??= new Set()).add(fn);
+    return () => this.#cleanups?.delete(fn);
   }
 }
 

@@ -71,12 +71,14 @@ export class LocalTarget implements HandleTarget {
     // with the calls made after it.
     const actor = this.#actor.alive ? this.#actor : await this.#live(this.timeout);
     const id = await this.core.callActor(actor, '@subscribe', [member, deliver, end], this.timeout);
+    let forget = (): void => {};
     const off = (): void => {
       if (!live) return;
       end('unsubscribed');
       if (actor.alive) this.core.post(actor, '@unsubscribe', [member, id]);
     };
-    this.owner?.onExit(off);
+    if (this.owner) forget = this.owner.onExit(off);
+    void ended.then(() => forget());
     return { off, ended };
   }
 }

@@ -53,6 +53,11 @@ export class PendingCalls {
     private readonly targetOf: (env: Envelope) => CallTarget,
   ) {}
 
+  /** How many per-timeout deadline lists exist now (for diagnostics and tests). */
+  get deadlineLists(): number {
+    return this.#lists.size;
+  }
+
   track(env: Envelope, timeoutMs: number, signal: AbortSignal | undefined): void {
     env.timeoutMs = timeoutMs;
     this.#fresh.append(env);
@@ -123,6 +128,8 @@ export class PendingCalls {
       }
       if (env !== null && env.deadline < next) next = env.deadline;
     }
+    // Drop emptied lists, so that many distinct timeout values do not pile up.
+    for (const [timeoutMs, list] of this.#lists) if (list.head === null) this.#lists.delete(timeoutMs);
     if (next !== Infinity) this.#arm(next);
   }
 

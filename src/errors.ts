@@ -23,6 +23,7 @@ export const ErrorCode = {
   NameTaken: 'NAME_TAKEN',
   NodeStopped: 'NODE_STOPPED',
   RestartIntensity: 'RESTART_INTENSITY',
+  BadFrame: 'BAD_FRAME',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -261,5 +262,22 @@ export class RestartIntensityError extends QiactError {
       ErrorCode.RestartIntensity,
       `supervisor ${supervisor} reached its restart intensity (more than ${maxRestarts} restarts in ${periodMs} ms; last: '${lastChild}') and shut down`,
     );
+  }
+}
+
+/**
+ * Bytes from a link that are not a valid frame: `reason` says which rule they broke (an
+ * oversized or empty length, undecodable payload...). It closes that link only.
+ */
+export class BadFrameError extends QiactError {
+  override readonly name = 'BadFrameError';
+  constructor(
+    readonly reason: 'too-large' | 'empty' | 'undecodable' | 'truncated',
+    detail: string,
+    /** The limit that was broken, in bytes, where there is one. */
+    readonly limit?: number,
+    options?: ErrorOptions,
+  ) {
+    super(ErrorCode.BadFrame, `bad frame (${reason}): ${detail}`, options);
   }
 }

@@ -24,6 +24,7 @@ export const ErrorCode = {
   NodeStopped: 'NODE_STOPPED',
   RestartIntensity: 'RESTART_INTENSITY',
   BadFrame: 'BAD_FRAME',
+  SlowPeer: 'SLOW_PEER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -279,5 +280,17 @@ export class BadFrameError extends QiactError {
     options?: ErrorOptions,
   ) {
     super(ErrorCode.BadFrame, `bad frame (${reason}): ${detail}`, options);
+  }
+}
+
+/** A peer that stopped reading: its link's write buffer passed the limit, so the link was closed. */
+export class SlowPeerError extends QiactError {
+  override readonly name = 'SlowPeerError';
+  constructor(
+    readonly peer: string,
+    /** The write-buffer limit in bytes. */
+    readonly limit: number,
+  ) {
+    super(ErrorCode.SlowPeer, `${peer} is not reading: more than ${limit} bytes wait to be written; link closed`);
   }
 }

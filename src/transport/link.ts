@@ -1,0 +1,21 @@
+/**
+ * One connection between two nodes, whatever carries it (MessagePort, Unix socket, TCP, TLS).
+ * The router sees only this; each path is one adapter behind it.
+ *
+ * Guarantees: messages arrive in the order they were sent; `closed` settles exactly once, with
+ * the reason (undefined for a clean close); after close nothing more is delivered or sent.
+ * Not guaranteed: delivery of messages still in flight when the link closes (pending calls on
+ * a closed link are failed by whoever tracks them).
+ */
+export interface Link {
+  /** Who is at the other end, for errors and logs (e.g. `unix:/run/qiact.sock`). */
+  readonly peer: string;
+  /** Queues one message; false (and nothing sent) once the link is closed. Never throws. */
+  send(message: unknown): boolean;
+  /** Set by the owner; called once per received message, in order. */
+  onMessage: (message: unknown) => void;
+  /** Settles once, when the link is closed, with why. */
+  readonly closed: Promise<Error | undefined>;
+  /** Closes the link (idempotent); `reason` is what `closed` reports. */
+  close(reason?: Error): void;
+}

@@ -10,7 +10,10 @@
 export interface Link {
   /** Who is at the other end, for errors and logs (e.g. `unix:/run/qiact.sock`). */
   readonly peer: string;
-  /** Queues one message; false (and nothing sent) once the link is closed. Never throws. */
+  /**
+   * Queues one message; false (and nothing sent) once the link is closed. Throws only for a
+   * message this link cannot carry (not cloneable, not encodable), never because of its state.
+   */
   send(message: unknown): boolean;
   /** Set by the owner; called once per received message, in order. */
   onMessage: (message: unknown) => void;

@@ -25,6 +25,8 @@ export const ErrorCode = {
   RestartIntensity: 'RESTART_INTENSITY',
   BadFrame: 'BAD_FRAME',
   SlowPeer: 'SLOW_PEER',
+  BadMessage: 'BAD_MESSAGE',
+  HandshakeFailed: 'HANDSHAKE_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -292,5 +294,29 @@ export class SlowPeerError extends QiactError {
     readonly limit: number,
   ) {
     super(ErrorCode.SlowPeer, `${peer} is not reading: more than ${limit} bytes wait to be written; link closed`);
+  }
+}
+
+/** A decoded message that is not one the protocol knows: `field` names what was wrong. */
+export class BadMessageError extends QiactError {
+  override readonly name = 'BadMessageError';
+  constructor(
+    readonly kind: string,
+    readonly field: string,
+    reason: string,
+  ) {
+    super(ErrorCode.BadMessage, `bad '${kind}' message: ${field} ${reason}`);
+  }
+}
+
+/** Two nodes could not agree to talk: the link is closed. */
+export class HandshakeError extends QiactError {
+  override readonly name = 'HandshakeError';
+  constructor(
+    readonly peer: string,
+    readonly reason: 'timeout' | 'version' | 'not-hello' | 'closed',
+    detail: string,
+  ) {
+    super(ErrorCode.HandshakeFailed, `handshake with ${peer} failed (${reason}): ${detail}`);
   }
 }

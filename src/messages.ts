@@ -1,0 +1,90 @@
+import { BadMessageError, type ErrorCode } from './errors.js';
+
+/** The wire protocol version; peers with another version are refused at the handshake. */
+export const PROTOCOL_VERSION = 1;
+
+type FieldType = 'uint' | 'string' | 'array' | 'object' | 'any';
+
+/**
+ * Every message kind that crosses a link, with its fields. The message types below are derived
+ * from this one table, and so is the guard: adding a kind is adding a row. (Addresses are
+ * canonical address text; `id` numbers a call per link, `sub` a subscription, `ref` a monitor.)
+ */
+export const MESSAGE_FIELDS = {
+  hello: { version: 'uint', machineId: 'string', processId: 'uint', threadId: 'uint' },
+  call: { id: 'uint', to: 'string', from: 'string', method: 'string', args: 'array' },
+  reply: { id: 'uint', value: 'any' },
+  fail: { id: 'uint', error: 'object' },
+  post: { to: 'string', from: 'string', method: 'string', args: 'array' },
+  subscribe: { id: 'uint', to: 'string', from: 'string', member: 'string', sub: 'uint' },
+  unsubscribe: { to: 'string', sub: 'uint' },
+  signal: { sub: 'uint', value: 'any' },
+  ended: { sub: 'uint', reason: 'string' },
+  monitor: { ref: 'uint', target: 'string', from: 'string' },
+  demonitor: { ref: 'uint', target: 'string' },
+  down: { ref: 'uint', target: 'string', reason: 'string' },
+} as const satisfies Record<string, Record<string, FieldType>>;
+
+export type Kind = keyof typeof MESSAGE_FIELDS;
+
+type TypeOf<F> = F extends 'uint' ? number : F extends 'string' ? string : F extends 'array' ? unknown[] : F extends 'object' ? Record<string, unknown> : unknown;
+
+/** One wire message of kind K. */
+export type MessageOf<K extends Kind> = { readonly kind: K } & { readonly [F in keyof (typeof MESSAGE_FIELDS)[K]]: TypeOf<(typeof MESSAGE_FIELDS)[K][F]> };
+export type Message = { [K in Kind]: MessageOf<K> }[Kind];
+
+/** How an error travels in a `fail` message: enough to rebuild the typed error on the far side. */
+export interface WireError {
+  readonly code: ErrorCode;
+  readonly name: string;
+  readonly message: string;
+  readonly data?: unknown;
+}
+
+const CHECKS: Record<FieldType, (v: unknown) => boolean> = {
+  uint: (v) => Number.isSafeInteger(v) && (v as number) >= 0,
+  string: (v) => typeof v === 'string',
+  array: (v) => Array.isArray(v),
+  object: (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+  any: () => true,
+};
+
+const DESCRIBED: Record<FieldType, string> = { uint: 'a whole number >= 0', string: 'a string', array: 'an array', object: 'a map', any: 'anything' };
+
+/** Checks a decoded value is a protocol message; throws BadMessageError naming the kind and field. */
+export function parseMessage(value: unknown): Message {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadMessageError('?', 'the message', 'must be a map');
+  const kind = (value as { kind?: unknown }).kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(MESSAGE_FIELDS, kind)) {
+    throw new BadMessageError(String(kind), 'kind', `is unknown (known: ${Object.keys(MESSAGE_FIELDS).join(', ')})`);
+  }
+  const fields = MESSAGE_FIELDS[kind as Kind] as Record<string, FieldType>;
+  for (const [field, type] of Object.entries(fields)) {
+    const v = (value as Record<string, unknown>)[field];
+    if (type !== 'any' && !CHECKS[type](v)) throw new BadMessageError(kind, field, `must be ${DESCRIBED[type]}`);
+  }
+  return value as Message;
+}
+
+/** One short line for logs: kind and its identifying fields, never the arguments. */
+export function describe(m: Message): string {
+  switch (m.kind) {
+    case 'hello':
+      return `hello v${m.version} from ${m.machineId}/${m.processId}/${m.threadId}`;
+    case 'call':
+      return `call #${m.id} ${m.method} to ${m.to}`;
+    case 'post':
+      return `post ${m.method} to ${m.to}`;
+    case 'reply':
+    case 'fail':
+      return `${m.kind} #${m.id}`;
+    case 'subscribe':
+      return `subscribe #${m.id} ${m.member} of ${m.to}`;
+    case 'unsubscribe':
+    case 'signal':
+    case 'ended':
+      return `${m.kind} sub ${m.sub}`;
+    default:
+      return `${m.kind} ref ${m.ref} on ${m.target}`;
+  }
+}

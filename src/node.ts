@@ -109,7 +109,8 @@ export class Node {
       if (!a) throw new InvalidArgumentError('supervisor', `${ref.address.text} is not running`);
       return a;
     };
-    const ask = (method: string, ...args: unknown[]): Promise<unknown> => core.call(actor(), method, args);
+    // async: a supervisor that is gone rejects the promise, it does not throw at the call site.
+    const ask = async (method: string, ...args: unknown[]): Promise<unknown> => core.call(actor(), method, args);
     return {
       ...ref,
       whichChildren: () => ask('whichChildren') as Promise<ChildInfo[]>,

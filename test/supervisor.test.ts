@@ -265,13 +265,15 @@ test('multiple restarts: intensity is a sliding window over time', async (t) => 
 
 // ---- shutdown ----
 
-test('shutdown: children stop in reverse start order, each awaited', async (t) => {
+test('shutdown: children stop in reverse start order, each awaited; a stopped supervisor rejects requests', async (t) => {
   const n = await node(t);
   const log: string[] = [];
   const sup = await n.supervise(supervisor({ children: [spec('a', log), spec('b', log), spec('c', log)] }));
   log.length = 0;
   await sup.stop();
   t.deepEqual(log, ['stop c', 'stop b', 'stop a']);
+  const asked = sup.whichChildren(); // must not throw here
+  await t.throwsAsync(asked, { instanceOf: InvalidArgumentError, message: /is not running/ });
 });
 
 test('shutdown timeout: a child that does not stop in time is killed; brutal_kill does not wait at all', async (t) => {

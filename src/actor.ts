@@ -1,5 +1,5 @@
 import type { Address } from './address.js';
-import { isRefusal, type Behaviour } from './behaviour.js';
+import { IGNORE, isRefusal, type Behaviour } from './behaviour.js';
 import { PENDING, SETTLED, type Envelope } from './envelope.js';
 import { MailboxFullError, QiactError, ReceiverStoppedError, ServiceError, type CallTarget } from './errors.js';
 import type { Mailbox } from './mailbox.js';
@@ -130,7 +130,7 @@ export class Actor {
       this.#finish(error instanceof Error ? error : new Error(String(error)));
       throw error;
     }
-    if (result === 'ignore') {
+    if (result === IGNORE) {
       this.#finish('normal');
       return false;
     }
@@ -332,11 +332,6 @@ export class Actor {
     }
     (this.#links ??= new Set()).add(other);
     (other.#links ??= new Set()).add(this);
-  }
-
-  unlink(other: Actor): void {
-    this.#links?.delete(other);
-    other.#links?.delete(this);
   }
 
   /**

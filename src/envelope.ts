@@ -23,8 +23,9 @@ export class Envelope {
   timeoutMs = 0;
   resolve: ((value: unknown) => void) | null = null;
   reject: ((reason: unknown) => void) | null = null;
-  /** Set only when the caller passed an AbortSignal. */
+  /** Set only when the caller passed an AbortSignal: the signal and the listener to remove. */
   signal: AbortSignal | null = null;
+  onAbort: (() => void) | null = null;
 
   constructor(
     readonly target: Actor,

@@ -42,10 +42,6 @@ export class Mailbox {
     this.overflow = overflow;
   }
 
-  get full(): boolean {
-    return this.length >= this.capacity;
-  }
-
   push(env: Envelope): void {
     if (this.#tail === null) this.#head = env;
     else this.#tail.next = env;

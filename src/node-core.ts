@@ -111,9 +111,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   }
 
   #supervisorChild(id: string): Actor | null {
-    const sup = this.root?.behaviour as SupervisorBehaviour | undefined;
-    const info = (sup?.handle('whichChildren', []) as { id: string; address: string | null }[] | undefined)?.find((c) => c.id === id);
-    return info?.address ? this.actorAt(Address.parse(info.address)) ?? null : null;
+    return (this.root?.behaviour as SupervisorBehaviour | undefined)?.childActor(id) ?? null;
   }
 
   /** The services supervisor as it is now (it may have been restarted by the root). */
@@ -139,10 +137,6 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   #selfAddress: Address | undefined;
   #self(): Address {
     return (this.#selfAddress ??= new Address(this.machineId, this.processId, this.threadId, 0 as ActorId));
-  }
-
-  get actorCount(): number {
-    return this.#actors.size;
   }
 
   // ---- the call path: every call and post inside the node goes through these two ----

@@ -103,9 +103,8 @@ export class PendingCalls {
     env.resolve = env.reject = null;
     env.due!.unlink(env);
     if (env.signal !== null) {
-      env.signal.removeEventListener('abort', abortListeners.get(env)!);
-      abortListeners.delete(env);
-      env.signal = null;
+      env.signal.removeEventListener('abort', env.onAbort!);
+      env.signal = env.onAbort = null;
     }
   }
 
@@ -138,12 +137,8 @@ export class PendingCalls {
       this.reject(env, new CancelledError(this.targetOf(env), { cause: signal.reason }));
       return;
     }
-    const onAbort = (): void => this.reject(env, new CancelledError(this.targetOf(env), { cause: signal.reason }));
     env.signal = signal;
-    abortListeners.set(env, onAbort);
-    signal.addEventListener('abort', onAbort, { once: true });
+    env.onAbort = (): void => this.reject(env, new CancelledError(this.targetOf(env), { cause: signal.reason }));
+    signal.addEventListener('abort', env.onAbort, { once: true });
   }
 }
-
-/** Abort listeners, kept aside so that envelopes without a signal carry no extra field. */
-const abortListeners = new WeakMap<Envelope, () => void>();

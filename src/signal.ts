@@ -26,10 +26,6 @@ export class Signal<T = void> {
     this.#sink = sink;
   }
 
-  get subscriberCount(): number {
-    return this.#subscribers.length;
-  }
-
   emit(value: T): void {
     const sink = this.#sink;
     if (sink === null) return;

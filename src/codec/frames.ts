@@ -52,10 +52,6 @@ export class FrameDecoder {
     return this.#buffered;
   }
 
-  get failed(): boolean {
-    return this.#failed;
-  }
-
   push(chunk: Buffer): void {
     if (this.#failed || chunk.length === 0) return;
     this.#chunks.push(chunk);

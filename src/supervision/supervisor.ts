@@ -211,6 +211,12 @@ export class SupervisorBehaviour implements Behaviour {
     return actor?.address.text ?? null;
   }
 
+  /** The running actor of child `id`, or null (read by the node that owns this supervisor). */
+  childActor(id: string): Actor | null {
+    const actor = this.#slots.find((s) => s.child.id === id)?.actor ?? null;
+    return actor?.alive ? actor : null;
+  }
+
   #find(id: unknown): Slot {
     const slot = this.#slots.find((s) => s.child.id === id);
     if (slot === undefined) throw new NoSuchChildError(this.#label, String(id));

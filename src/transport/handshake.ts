@@ -23,7 +23,10 @@ export function handshake(
 ): Promise<Hello> {
   const { timeoutMs, clock } = options;
   return new Promise((resolve, reject) => {
+    let settled = false;
     const fail = (error: HandshakeError): void => {
+      if (settled) return;
+      settled = true;
       clock.clearTimer(timer);
       link.close(error);
       reject(error);
@@ -42,6 +45,7 @@ export function handshake(
       if (hello.version !== PROTOCOL_VERSION) {
         return fail(new HandshakeError(link.peer, 'version', `the peer speaks version ${hello.version}, this node ${PROTOCOL_VERSION}`));
       }
+      settled = true;
       clock.clearTimer(timer);
       link.onMessage = options.then;
       resolve(hello);

@@ -8,9 +8,10 @@ import type { SignalSink } from './signal.js';
 
 /**
  * Why an actor stopped. `normal` and `shutdown` are clean exits; anything else is abnormal:
- * `killed` (forced stop), `noproc` (it was already gone when watched), or the crash error.
+ * `killed` (forced stop), `noproc` (it was already gone when watched), `noconnection` (the link
+ * to its node was lost), or the crash error.
  */
-export type ExitReason = 'normal' | 'shutdown' | 'killed' | 'noproc' | Error;
+export type ExitReason = 'normal' | 'shutdown' | 'killed' | 'noproc' | 'noconnection' | Error;
 
 /** The notice a monitor receives when the watched actor stops. */
 export interface Down {

@@ -1,4 +1,4 @@
-import type { Actor } from './actor.js';
+import type { CallTarget } from './errors.js';
 import type { DueList } from './pending-calls.js';
 
 /** Envelope states: a post never settles; a call is pending until settled exactly once. */
@@ -6,10 +6,25 @@ export const POST = 0;
 export const PENDING = 1;
 export const SETTLED = 2;
 
+/** Where a message goes: an actor of this thread, or one reached through a peer node. */
+export interface Destination {
+  /** How errors about a call to `method` name the receiver. */
+  target(method: string): CallTarget;
+}
+
+/** What an envelope needs from the link a call travels on (see routing/peer.ts). */
+export interface CallLink {
+  /** Caller side: the call settled here (timeout, cancel, reply), so forget its id. */
+  forget(id: number): void;
+  /** Receiver side: send the outcome back to the caller. */
+  reply(id: number, value: unknown): void;
+  fail(id: number, error: unknown): void;
+}
+
 /**
- * One message in flight inside a node. A single monomorphic class on purpose: it is the mailbox
- * list node, the pending-call record and the deadline list node at once, so a call allocates
- * this object and its promise, nothing else.
+ * One message in flight. A single monomorphic class on purpose: it is the mailbox list node,
+ * the pending-call record and the deadline list node at once, so a call allocates this object
+ * and its promise, nothing else.
  */
 export class Envelope {
   state: number;
@@ -26,9 +41,16 @@ export class Envelope {
   /** Set only when the caller passed an AbortSignal: the signal and the listener to remove. */
   signal: AbortSignal | null = null;
   onAbort: (() => void) | null = null;
+  /**
+   * A call that crosses a link: on the caller's side the link it was sent on, on the receiver's
+   * side the link its reply goes back on (`inbound`); `id` numbers it on that link.
+   */
+  link: CallLink | null = null;
+  id = 0;
+  inbound = false;
 
   constructor(
-    readonly target: Actor,
+    readonly target: Destination,
     readonly method: string,
     readonly args: unknown[],
     call: boolean,

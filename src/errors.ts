@@ -314,7 +314,7 @@ export class HandshakeError extends QiactError {
   override readonly name = 'HandshakeError';
   constructor(
     readonly peer: string,
-    readonly reason: 'timeout' | 'version' | 'not-hello' | 'closed',
+    readonly reason: 'timeout' | 'version' | 'not-hello' | 'closed' | 'identity',
     detail: string,
   ) {
     super(ErrorCode.HandshakeFailed, `handshake with ${peer} failed (${reason}): ${detail}`);

@@ -9,6 +9,9 @@ export { machineId } from './machine-id.js';
 export { ManualClock, systemClock } from './clock.js';
 export { IGNORE } from './behaviour.js';
 export { LinkedExitError } from './actor.js';
+export { routeOf } from './remote.js';
+export { RemoteExitError } from './routing/peer.js';
+export { ChildExitError } from './placement/placed-child.js';
 export { DIRECTORY_NAME, ServiceDirectory } from '../actors/directory/directory.js';
 export {
   ErrorCode,
@@ -32,6 +35,10 @@ export {
   NodeStoppedError,
   RestartIntensityError,
   Refusal,
+  BadFrameError,
+  BadMessageError,
+  SlowPeerError,
+  HandshakeError,
 } from './errors.js';
 
 export type { StartOptions, SpawnOptions, ActorRef, SupervisorRef } from './node.js';
@@ -47,3 +54,5 @@ export type { ChildSpec, SupervisorSpec, Strategy, RestartType, ShutdownPolicy, 
 export type { ChildInfo, TreeNode } from './supervision/supervisor.js';
 export type { ServiceInfo, ServiceEvent } from '../actors/directory/directory.js';
 export type { CallTarget } from './errors.js';
+export type { Route } from './service-target.js';
+export type { Path } from './routing/peer.js';

@@ -12,7 +12,7 @@ type FieldType = 'uint' | 'string' | 'array' | 'object' | 'any';
  */
 export const MESSAGE_FIELDS = {
   hello: { version: 'uint', machineId: 'string', processId: 'uint', threadId: 'uint' },
-  call: { id: 'uint', to: 'string', from: 'string', method: 'string', args: 'array' },
+  call: { id: 'uint', to: 'string', from: 'string', method: 'string', args: 'array', timeout: 'uint' },
   reply: { id: 'uint', value: 'any' },
   fail: { id: 'uint', error: 'object' },
   post: { to: 'string', from: 'string', method: 'string', args: 'array' },
@@ -23,6 +23,7 @@ export const MESSAGE_FIELDS = {
   monitor: { ref: 'uint', target: 'string', from: 'string' },
   demonitor: { ref: 'uint', target: 'string' },
   down: { ref: 'uint', target: 'string', reason: 'string' },
+  link: { target: 'string', from: 'string' },
 } as const satisfies Record<string, Record<string, FieldType>>;
 
 export type Kind = keyof typeof MESSAGE_FIELDS;
@@ -51,17 +52,22 @@ const CHECKS: Record<FieldType, (v: unknown) => boolean> = {
 
 const DESCRIBED: Record<FieldType, string> = { uint: 'a whole number >= 0', string: 'a string', array: 'an array', object: 'a map', any: 'anything' };
 
+/** The checks of each kind, flattened once: parsing runs on every message that crosses a link. */
+const CHECKED = new Map<string, readonly (readonly [string, FieldType])[]>(
+  Object.entries(MESSAGE_FIELDS).map(([kind, fields]) => [kind, Object.entries(fields).filter(([, type]) => type !== 'any')]),
+);
+
 /** Checks a decoded value is a protocol message; throws BadMessageError naming the kind and field. */
 export function parseMessage(value: unknown): Message {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadMessageError('?', 'the message', 'must be a map');
   const kind = (value as { kind?: unknown }).kind;
-  if (typeof kind !== 'string' || !Object.hasOwn(MESSAGE_FIELDS, kind)) {
+  const checks = typeof kind === 'string' ? CHECKED.get(kind) : undefined;
+  if (checks === undefined) {
     throw new BadMessageError(String(kind), 'kind', `is unknown (known: ${Object.keys(MESSAGE_FIELDS).join(', ')})`);
   }
-  const fields = MESSAGE_FIELDS[kind as Kind] as Record<string, FieldType>;
-  for (const [field, type] of Object.entries(fields)) {
-    const v = (value as Record<string, unknown>)[field];
-    if (type !== 'any' && !CHECKS[type](v)) throw new BadMessageError(kind, field, `must be ${DESCRIBED[type]}`);
+  for (let i = 0; i < checks.length; i++) {
+    const [field, type] = checks[i]!;
+    if (!CHECKS[type]((value as Record<string, unknown>)[field])) throw new BadMessageError(kind as string, field, `must be ${DESCRIBED[type]}`);
   }
   return value as Message;
 }
@@ -80,6 +86,8 @@ export function describe(m: Message): string {
       return `${m.kind} #${m.id}`;
     case 'subscribe':
       return `subscribe #${m.id} ${m.member} of ${m.to}`;
+    case 'link':
+      return `link ${m.from} with ${m.target}`;
     case 'unsubscribe':
     case 'signal':
     case 'ended':

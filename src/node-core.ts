@@ -1,21 +1,24 @@
 import { threadId as currentThreadId } from 'node:worker_threads';
 import { DirectoryClient, type DirectoryHost } from '../actors/directory/client.js';
-import { DIRECTORY_NAME, ServiceDirectory, type Registration } from '../actors/directory/directory.js';
-import { Actor, type ActorHost, type ExitReason } from './actor.js';
+import { DIRECTORY_NAME, ServiceDirectory, type Registration, type ServiceInfo } from '../actors/directory/directory.js';
+import { Actor, isAbnormal, LinkedExitError, type ActorHost, type ExitReason } from './actor.js';
 import { Address, type ActorId } from './address.js';
 import type { Behaviour, BehaviourFactory, ServiceDescription } from './behaviour.js';
 import { systemClock, type Clock } from './clock.js';
 import { Envelope, PENDING } from './envelope.js';
-import { NoSuchServiceError, NodeStoppedError, UnreachableError } from './errors.js';
-import { LocalTarget } from './local-target.js';
+import { InvalidArgumentError, NoSuchMethodError, NoSuchServiceError, NodeStoppedError, ReceiverStoppedError } from './errors.js';
 import { machineId as readMachineId } from './machine-id.js';
 import { Mailbox, type MailboxOptions } from './mailbox.js';
 import { PendingCalls } from './pending-calls.js';
 import { checkCallOptions, makeHandle, type CallOptions, type Remote } from './remote.js';
+import { RemoteActor, type Peer, type PeerHost } from './routing/peer.js';
+import { nodeKey, Router, type RouterHost } from './routing/router.js';
+import { ServiceTarget } from './service-target.js';
 import { isServiceClass, ServiceBehaviour, type ServiceContext, type ServiceHost } from './service.js';
 import { SignalQueue } from './signal.js';
 import { isSupervisorSpec, supervisor, type Child, type Startable } from './supervision/child-spec.js';
 import { SupervisorBehaviour, type SupervisorHost } from './supervision/supervisor.js';
+import { PlacedChild, type PlacementHost } from './placement/placed-child.js';
 
 export interface StartOptions {
   /** This computer's id; default `QIACT_MACHINE_ID`, else the persisted one. */
@@ -33,6 +36,28 @@ export interface StartOptions {
   clock?: Clock;
   /** The environment to read `QIACT_*` variables from; default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Endpoints to listen on besides the node's own Unix socket, e.g. `['tcp:192.168.1.10:0']`
+   * (port 0: any free port). A `unix:/path` here replaces the default socket path. Default
+   * `QIACT_LISTEN` (comma-separated), else none: the node is then reachable from this machine only.
+   */
+  listen?: string[];
+  /**
+   * The node whose directory this node uses, as one of its endpoints (`tcp:host:port`,
+   * `unix:/path`). Default `QIACT_DIRECTORY`; with neither, the node runs an embedded directory.
+   */
+  directory?: string;
+  /** Drop a peer that has not completed the handshake after this many ms. Default 10000. */
+  handshakeTimeout?: number;
+  /** @internal set by a parent node for the nodes it starts in workers and child processes. */
+  directoryAt?: { address: string; endpoints: readonly string[] };
+}
+
+/** A service found by name: its directory entry, its address, and its actor when it lives in this thread. */
+export interface Found {
+  readonly info: ServiceInfo;
+  readonly address: Address;
+  readonly actor: Actor | null;
 }
 
 /** Supervisors get control messages only; their bound is high so no exit notice is lost. */
@@ -51,7 +76,7 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
  * through, and what supervisors, services and the directory client need from the node.
  * Internal: users hold the `Node` facade.
  */
-export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, DirectoryHost {
+export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, DirectoryHost, PeerHost, RouterHost, PlacementHost {
   readonly machineId: string;
   readonly processId = process.pid;
   readonly threadId = currentThreadId;
@@ -59,11 +84,18 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   readonly callTimeout: number;
   readonly pending: PendingCalls;
   readonly directory: DirectoryClient;
+  readonly router: Router;
+  /** This node's own address (actor 0): the sender of calls made from outside any actor. */
+  readonly self: Address;
+  readonly #prefix: string;
+  readonly #options: StartOptions;
   readonly #actors = new Map<number, Actor>();
   readonly #signals: SignalQueue;
   readonly #onWarning: (message: string, error?: unknown) => void;
   readonly #servicesIntensity: { intensity: number; period: number };
   #nextActorId = 1;
+  /** Another node's directory, when this node runs none. */
+  #remoteDirectory: { address: string; endpoints: readonly string[] } | undefined;
   root: Actor | null = null;
   /** The dynamic supervisor that holds what `node.spawn` and `node.supervise` start. */
   services: Actor | null = null;
@@ -90,24 +122,60 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.#onWarning = options.onWarning ?? ((message, error) => console.warn(`qiact: ${message}`, error ?? ''));
     this.pending = new PendingCalls(this.clock, (env) => env.target.target(env.method));
     this.directory = new DirectoryClient(this);
+    this.self = new Address(this.machineId, this.processId, this.threadId, 0 as ActorId);
+    this.#prefix = `${nodeKey(this.self)}/`;
+    this.#options = options;
+    this.router = new Router(this, options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout });
     this.#signals = new SignalQueue((error) => this.warn('a signal subscriber threw', error));
   }
 
-  /** Starts the root supervisor: the embedded directory, then the services supervisor. */
+  /**
+   * Listens on the node's endpoints, finds or starts the directory, then starts the root
+   * supervisor: the embedded directory (unless another node's is used), then the services supervisor.
+   */
   async boot(): Promise<void> {
+    const env = this.#options.env ?? process.env;
+    const listen = this.#options.listen ?? (env.QIACT_LISTEN ? env.QIACT_LISTEN.split(',').map((e) => e.trim()).filter(Boolean) : []);
+    let remote: { address: string; endpoints: readonly string[] } | undefined;
+    try {
+      await this.router.listen(listen, env);
+      remote = this.#options.directoryAt ?? (await this.#findDirectory(this.#options.directory ?? env.QIACT_DIRECTORY));
+    } catch (error) {
+      this.router.close();
+      throw error;
+    }
+    this.#remoteDirectory = remote;
+    if (remote !== undefined) {
+      const address = Address.parse(remote.address);
+      this.router.learn(address, remote.endpoints);
+      this.directory.useRemote(address);
+    }
+    const embedded = remote === undefined ? [{ id: 'directory', start: this.directoryFactory, name: DIRECTORY_NAME }] : [];
     const rootSpec = supervisor({
       strategy: 'one_for_one',
       intensity: 3,
       period: 5000,
-      children: [
-        { id: 'directory', start: this.directoryFactory, name: DIRECTORY_NAME },
-        { id: 'services', start: supervisor({ strategy: 'dynamic', ...this.#servicesIntensity }) },
-      ],
+      children: [...embedded, { id: 'services', start: supervisor({ strategy: 'dynamic', ...this.#servicesIntensity }) }],
     });
     const root = this.newActor(new SupervisorBehaviour(rootSpec, this), 'root', SUPERVISOR_MAILBOX);
-    await root.start();
+    try {
+      await root.start();
+    } catch (error) {
+      this.router.close();
+      throw error;
+    }
     this.root = root;
     this.services = this.#supervisorChild('services');
+  }
+
+  /** Asks the node at `endpoint` where its directory is. */
+  async #findDirectory(endpoint: string | undefined): Promise<{ address: string; endpoints: readonly string[] } | undefined> {
+    if (endpoint === undefined || endpoint === '') return undefined;
+    const peer = await this.router.connectTo(endpoint);
+    const node = Address.parse(`${peer.key}/0`);
+    const address = (await this.callVia(peer, new RemoteActor(node.text, 'node'), '@directory', [], this.callTimeout)) as string | null;
+    if (address === null) throw new InvalidArgumentError('directory', `the node at ${endpoint} runs no directory`);
+    return { address, endpoints: [endpoint] };
   }
 
   #supervisorChild(id: string): Actor | null {
@@ -130,13 +198,59 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   }
 
   actorAt(address: Address): Actor | undefined {
-    if (address.localityOf(this.#self()) !== 'same-thread') return undefined;
+    if (address.localityOf(this.self) !== 'same-thread') return undefined;
     return this.#actors.get(address.actorId);
   }
 
-  #selfAddress: Address | undefined;
-  #self(): Address {
-    return (this.#selfAddress ??= new Address(this.machineId, this.processId, this.threadId, 0 as ActorId));
+  // ---- what peers need: this node's actors by address text ----
+
+  localActor(to: string): Actor | undefined {
+    if (!to.startsWith(this.#prefix)) return undefined;
+    const id = Number(to.slice(this.#prefix.length));
+    return id === 0 ? undefined : this.#actors.get(id);
+  }
+
+  isSelf(to: string): boolean {
+    return to === this.self.text;
+  }
+
+  /** Requests to the node itself (actor 0). */
+  nodeRequest(method: string, _args: unknown[]): unknown {
+    switch (method) {
+      case '@directory': {
+        const local = this.directory.localActor;
+        return local !== null ? local.address.text : null;
+      }
+      case '@endpoints':
+        return this.router.endpoints;
+    }
+    throw new NoSuchMethodError({ service: `node ${this.self.text}`, method, address: this.self.text }, ['@directory', '@endpoints']);
+  }
+
+  directoryWhereabouts(): { address: string; endpoints: readonly string[] } {
+    if (this.#remoteDirectory !== undefined) return this.#remoteDirectory;
+    const local = this.directory.localActor;
+    if (local === null) throw new NodeStoppedError(`${this.self.text}: its directory is down`);
+    return { address: local.address.text, endpoints: this.router.endpoints };
+  }
+
+  childListen(): string[] {
+    return this.router.endpoints.filter((e) => e.startsWith('tcp:')).map((e) => e.replace(/:\d+$/, ':0'));
+  }
+
+  linkFromPeer(peer: Peer, target: Actor, from: string): void {
+    const cancel = peer.monitor(from, target.address.text, (reason) => {
+      if (isAbnormal(reason)) target.crash(new LinkedExitError(from, reason));
+    });
+    target.onExit(cancel);
+  }
+
+  peerClosed(peer: Peer, reason: Error | undefined): void {
+    this.router.peerClosed(peer);
+    // The directory forgets the services of a node it can no longer reach.
+    const directory = this.directory.localActor;
+    if (directory !== null && !this.stopped) this.post(directory, 'removeNode', [peer.key]);
+    if (reason !== undefined && !this.stopped) this.warn(`link to ${peer.key} closed: ${reason.message}`);
   }
 
   // ---- the call path: every call and post inside the node goes through these two ----
@@ -159,6 +273,59 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return this.callActor(actor, method, args, this.callTimeout);
   }
 
+  /** A call to an actor of another node, on the connection to that node. */
+  callVia(peer: Peer, to: RemoteActor, method: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    const env = new Envelope(to, method, args, true);
+    const promise = new Promise(capture);
+    env.resolve = capturedResolve;
+    env.reject = capturedReject;
+    this.pending.track(env, timeoutMs, signal);
+    if (env.state === PENDING) peer.call(env, to.address, this.self.text);
+    return promise;
+  }
+
+  postVia(peer: Peer, to: RemoteActor, method: string, args: unknown[]): void {
+    peer.post(to.address, this.self.text, method, args);
+  }
+
+  /** Subscribes to `member` of a service on another node; resolves to the subscription's number there. */
+  subscribeVia(peer: Peer, to: RemoteActor, member: string, deliver: (value: unknown) => void, end: (reason: string) => void, timeoutMs: number): Promise<number> {
+    const env = new Envelope(to, `@subscribe ${member}`, [], true);
+    const promise = new Promise(capture);
+    env.resolve = capturedResolve;
+    env.reject = capturedReject;
+    this.pending.track(env, timeoutMs, undefined);
+    const sub = peer.subscribe(env, to.address, this.self.text, member, (value) => this.dispatch(deliver, value), end);
+    return promise.then(() => sub);
+  }
+
+  /** Calls the actor at `address`, wherever it lives (not for hot paths: handles keep their route). */
+  callAddress(address: Address, method: string, args: unknown[], timeoutMs: number): Promise<unknown> {
+    if (address.localityOf(this.self) === 'same-thread') {
+      const actor = this.#actors.get(address.actorId);
+      if (actor === undefined) return Promise.reject(new ReceiverStoppedError({ service: address.text, method, address: address.text }, 'noproc'));
+      return this.callActor(actor, method, args, timeoutMs);
+    }
+    return this.callVia(this.router.peerFor(address), new RemoteActor(address.text, undefined), method, args, timeoutMs);
+  }
+
+  subscribeAddress(address: Address, member: string, deliver: (value: unknown) => void, end: (reason: string) => void, timeoutMs: number): Promise<number> {
+    return this.subscribeVia(this.router.peerFor(address), new RemoteActor(address.text, undefined), member, deliver, end, timeoutMs);
+  }
+
+  /** Death watch on an actor of another node (or of this one); returns the canceller. */
+  monitorRemote(address: Address, watcher: (reason: ExitReason) => void): () => void {
+    const local = this.actorAt(address);
+    if (local !== undefined || address.localityOf(this.self) === 'same-thread') {
+      if (local === undefined) {
+        queueMicrotask(() => watcher('noproc'));
+        return () => {};
+      }
+      return local.monitor((down) => watcher(down.reason));
+    }
+    return this.router.peerFor(address).monitor(address.text, this.self.text, watcher);
+  }
+
   // ---- hosts ----
 
   dispatch<T>(fn: (value: T) => void, value: T): void {
@@ -178,7 +345,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.#onWarning(message, error);
   }
 
-  behaviourFor(start: Startable): Behaviour {
+  behaviourFor(start: Startable, child?: Child): Behaviour {
+    if (child !== undefined && child.in !== 'thread') return new PlacedChild(child, this);
     if (isServiceClass(start)) return new ServiceBehaviour(new start(), this);
     if (isSupervisorSpec(start)) return new SupervisorBehaviour(start, this);
     return start.create();
@@ -186,9 +354,10 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
 
   /** Starts one child: reserve its name, start it, then declare it ready, as libqi does. */
   async startChild(child: Child, _parent: Actor): Promise<Actor | null> {
-    const behaviour = this.behaviourFor(child.start);
+    const behaviour = this.behaviourFor(child.start, child);
     const actor = this.newActor(behaviour, child.name ?? child.id, child.type === 'supervisor' ? SUPERVISOR_MAILBOX : child.mailbox);
-    const registers = child.name !== undefined && child.start !== this.directoryFactory;
+    // The directory registers itself; a child placed in a worker or process registers from there.
+    const registers = child.name !== undefined && child.start !== this.directoryFactory && child.in === 'thread';
     if (registers) {
       try {
         await this.directory.register(child.name!, actor, this.callTimeout);
@@ -203,7 +372,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   }
 
   infoFor(actor: Actor, name: string): Registration {
-    return { name, machineId: this.machineId, processId: this.processId, endpoints: [], address: actor.address.text };
+    return { name, machineId: this.machineId, processId: this.processId, endpoints: this.router.endpoints, address: actor.address.text };
   }
 
   contextFor(actor: Actor): ServiceContext {
@@ -217,25 +386,26 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
 
   // ---- handles ----
 
-  /** Finds a service by name and returns its live actor. */
-  async resolve(name: string, timeoutMs: number): Promise<Actor> {
-    if (this.stopped) throw new NodeStoppedError(`${this.machineId}/${this.processId}/${this.threadId}`);
+  /** Finds a service by name: where it lives, and its actor if that is in this thread. */
+  async find(name: string, timeoutMs: number): Promise<Found> {
+    if (this.stopped) throw new NodeStoppedError(this.self.text);
     const info = await this.directory.lookup(name, timeoutMs);
     const address = Address.parse(info.address);
-    if (address.localityOf(this.#self()) !== 'same-thread') {
-      throw new UnreachableError(info.address, `service '${name}' lives in another thread, process or machine, which this version cannot reach yet`);
+    if (address.localityOf(this.self) !== 'same-thread') {
+      this.router.learn(address, info.endpoints);
+      return { info, address, actor: null };
     }
     const actor = this.#actors.get(address.actorId);
     if (actor === undefined || !actor.alive) throw new NoSuchServiceError(name);
-    return actor;
+    return { info, address, actor };
   }
 
   async handle<T>(name: string, options: CallOptions | undefined, owner: Actor | undefined): Promise<Remote<T>> {
     checkCallOptions(options);
     const timeout = options?.timeout ?? this.callTimeout;
-    const actor = await this.resolve(name, timeout);
-    const description = (await this.callActor(actor, '@describe', [], timeout)) as ServiceDescription;
-    return makeHandle<T>(new LocalTarget(this, name, actor, timeout, options?.signal, owner), description);
+    const target = new ServiceTarget(this, name, await this.find(name, timeout), timeout, options?.signal, owner);
+    const description = (await target.call('@describe', [], undefined)) as ServiceDescription;
+    return makeHandle<T>(target, description);
   }
 
   async stop(): Promise<void> {
@@ -243,5 +413,6 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.stopped = true;
     await this.root?.stop('shutdown');
     for (const actor of this.#actors.values()) actor.kill();
+    this.router.close();
   }
 }

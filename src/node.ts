@@ -18,8 +18,12 @@ export interface SpawnOptions {
   restart?: RestartType;
   shutdown?: ShutdownPolicy;
   mailbox?: MailboxOptions;
-  /** Where it lives: only `thread` in this version. */
+  /** Where it lives: `thread` (default), `worker` (a new worker thread) or `process` (a new child process). */
   in?: Placement;
+  /** With `worker` / `process`: the module exporting the service (usually `import.meta.url`). */
+  module?: string | URL;
+  /** With `worker` / `process`: the export to start; default the class name. */
+  export?: string;
 }
 
 /** A running actor started by the node. */
@@ -194,13 +198,10 @@ function labelOf(start: Startable): string {
 }
 
 /**
- * Starts a node in this thread. With no directory configured it runs an embedded one.
+ * Starts a node in this thread: it listens on its endpoints and uses the directory of the node
+ * at `options.directory` (or `QIACT_DIRECTORY`); with neither, it runs an embedded directory.
  */
 export async function start(options: StartOptions = {}): Promise<Node> {
-  const directory = (options.env ?? process.env).QIACT_DIRECTORY;
-  if (directory) {
-    throw new InvalidArgumentError('QIACT_DIRECTORY', `'${directory}': a standalone directory is not supported by this version yet; unset it to use the embedded directory`);
-  }
   const core = new NodeCore(options);
   await core.boot();
   return new Node(core);

@@ -58,6 +58,7 @@ export class PendingCalls {
     return this.#lists.size;
   }
 
+  /** Starts waiting for `env` to settle: within `timeoutMs`, or until `signal` aborts. */
   track(env: Envelope, timeoutMs: number, signal: AbortSignal | undefined): void {
     env.timeoutMs = timeoutMs;
     this.#fresh.append(env);
@@ -86,22 +87,26 @@ export class PendingCalls {
 
   resolve(env: Envelope, value: unknown): void {
     if (env.state !== PENDING) return;
-    const resolve = env.resolve!;
+    const resolve = env.resolve;
     this.#settle(env);
-    resolve(value);
+    // A call that came in over a link has no promise here: its reply goes back on the link.
+    if (env.inbound) env.link!.reply(env.id, value);
+    else resolve!(value);
   }
 
   reject(env: Envelope, error: unknown): void {
     if (env.state !== PENDING) return;
-    const reject = env.reject!;
+    const reject = env.reject;
     this.#settle(env);
-    reject(error);
+    if (env.inbound) env.link!.fail(env.id, error);
+    else reject!(error);
   }
 
   #settle(env: Envelope): void {
     env.state = SETTLED;
     env.resolve = env.reject = null;
     env.due!.unlink(env);
+    if (env.link !== null && !env.inbound) env.link.forget(env.id);
     if (env.signal !== null) {
       env.signal.removeEventListener('abort', env.onAbort!);
       env.signal = env.onAbort = null;

@@ -1,4 +1,5 @@
 import type { ServiceDescription } from './behaviour.js';
+import type { Route } from './service-target.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Property, Signal } from './signal.js';
 
@@ -63,12 +64,27 @@ export type RemoteMember<M> =
 /** What a handle needs to reach its service, wherever it lives. */
 export interface HandleTarget {
   readonly name: string;
+  /** Where calls go now and by which path. */
+  readonly route: Route;
   call(method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown>;
   post(method: string, args: unknown[]): void;
   subscribe(member: string, listener: (value: unknown) => void): Promise<Subscription>;
 }
 
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+const ROUTE = Symbol('qiact.route');
+
+/**
+ * Where a handle's calls go now and by which path: `direct` (same thread), `port` (another
+ * thread, MessagePort), `unix` (another process), `tcp` (another machine). For tests, the CLI
+ * and debugging.
+ */
+export function routeOf(handle: object): Route {
+  const route = (handle as { [ROUTE]?: Route })[ROUTE];
+  if (route === undefined) throw new InvalidArgumentError('handle', 'is not a service handle from node.service()');
+  return route;
+}
 
 /** Checks call options up front, so a bad timeout fails where it was written. */
 export function checkCallOptions(options: CallOptions | undefined): void {
@@ -119,5 +135,6 @@ export function makeHandle<T>(target: HandleTarget, description: ServiceDescript
     } satisfies RemoteProperty<unknown>;
   }
   Object.defineProperty(handle, Symbol.toStringTag, { value: `Remote<${target.name}>` });
+  Object.defineProperty(handle, ROUTE, { get: () => target.route });
   return Object.freeze(handle) as Remote<T>;
 }

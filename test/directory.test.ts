@@ -29,8 +29,11 @@ test('the directory lists itself and every ready service with its info', async (
   const list = await node.services();
   t.deepEqual(list.map((s) => s.name), [DIRECTORY_NAME, 'tts']);
   const tts = await directory.lookup('tts');
-  t.like(tts, { name: 'tts', machineId: 'dir-test', processId: process.pid, endpoints: [] });
+  t.like(tts, { name: 'tts', machineId: 'dir-test', processId: process.pid });
   t.regex(tts.address, /^dir-test\/\d+\/\d+\/\d+$/);
+  // Its node's endpoints, as libqi's ServiceInfo has them: the thread's port, its Unix socket.
+  t.deepEqual(tts.endpoints.map((e) => e.split(':')[0]), ['port', 'unix']);
+  t.is(tts.endpoints[0], `port:${process.pid}/0`);
   t.is(list[0]!.serviceId, 1);
 });
 

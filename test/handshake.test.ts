@@ -73,7 +73,7 @@ test('a wrong version, or a first message that is not hello, is refused with a t
 test('every message kind parses; a wrong field or an unknown kind is refused naming it', (t) => {
   const samples: Record<string, unknown> = {
     hello: { version: 1, machineId: 'm', processId: 1, threadId: 0 },
-    call: { id: 1, to: 'a', from: 'b', method: 'm', args: [] },
+    call: { id: 1, to: 'a', from: 'b', method: 'm', args: [], timeout: 30000 },
     reply: { id: 1, value: null },
     fail: { id: 1, error: { code: 'TIMEOUT', name: 'CallTimeoutError', message: 'x' } },
     post: { to: 'a', from: 'b', method: 'm', args: [1] },
@@ -84,14 +84,16 @@ test('every message kind parses; a wrong field or an unknown kind is refused nam
     monitor: { ref: 4, target: 'a', from: 'b' },
     demonitor: { ref: 4, target: 'a' },
     down: { ref: 4, target: 'a', reason: 'killed' },
+    link: { target: 'a', from: 'b' },
   };
   t.deepEqual(Object.keys(samples).sort(), Object.keys(MESSAGE_FIELDS).sort());
   for (const [kind, fields] of Object.entries(samples)) {
     const message = parseMessage({ kind, ...(fields as object) });
     t.is(message.kind as string, kind);
     t.true(describe(message).startsWith(kind), describe(message));
+    t.true(describe(message).length > kind.length, 'names what the message is about');
   }
-  t.throws(() => parseMessage({ kind: 'call', id: -1, to: 'a', from: 'b', method: 'm', args: [] }), { instanceOf: BadMessageError, message: /bad 'call' message: id must be a whole number/ });
+  t.throws(() => parseMessage({ kind: 'call', id: -1, to: 'a', from: 'b', method: 'm', args: [], timeout: 1 }), { instanceOf: BadMessageError, message: /bad 'call' message: id must be a whole number/ });
   t.throws(() => parseMessage({ kind: 'post', to: 'a', from: 'b', method: 'm', args: 'no' }), { instanceOf: BadMessageError, message: /args must be an array/ });
   const unknown = t.throws(() => parseMessage({ kind: 'teleport' }), { instanceOf: BadMessageError });
   t.is(unknown?.field, 'kind');

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { InvalidArgumentError, InvalidChildSpecError, Service, start } from '../src/index.js';
+import { createServer } from 'node:net';
+import { InvalidArgumentError, InvalidChildSpecError, Service, start, UnreachableError } from '../src/index.js';
 
 class Echo extends Service {
   echo<T>(x: T): T {
@@ -20,17 +21,19 @@ test('a node takes its machine id and call timeout from options, then the enviro
   await t.throwsAsync(start({ env: { QIACT_MACHINE_ID: 'x', QIACT_CALL_TIMEOUT_MS: 'soon' } }), { instanceOf: InvalidArgumentError });
 });
 
-test('a standalone directory is refused clearly rather than ignored', async (t) => {
-  await t.throwsAsync(start({ env: { QIACT_MACHINE_ID: 'x', QIACT_DIRECTORY: 'tcp://127.0.0.1:9559' } }), {
-    instanceOf: InvalidArgumentError,
-    message: /QIACT_DIRECTORY.*not supported by this version yet/,
+test('a directory that cannot be reached fails the start with a typed error naming where', async (t) => {
+  const closed = await freePort();
+  await t.throwsAsync(start({ env: { QIACT_MACHINE_ID: 'x', QIACT_DIRECTORY: `tcp://127.0.0.1:${closed}` } }), {
+    instanceOf: UnreachableError,
+    message: new RegExp(`127\\.0\\.0\\.1:${closed}.*ECONNREFUSED`),
   });
+  await t.throwsAsync(start({ machineId: 'x', directory: 'carrier-pigeon:42' }), { instanceOf: InvalidArgumentError, message: /must be unix:\/path or tcp:host:port/ });
 });
 
-test('placing a service in a worker or process is refused clearly in this version', async (t) => {
+test('placing a service in a worker or process needs the module that exports it', async (t) => {
   const node = await start({ machineId: 'node-test' });
   t.teardown(() => node.stop());
-  await t.throwsAsync(node.spawn(Echo, { name: 'echo', in: 'worker' }), { instanceOf: InvalidChildSpecError, message: /field 'in' 'worker' is not supported/ });
+  await t.throwsAsync(node.spawn(Echo, { name: 'echo', in: 'worker' }), { instanceOf: InvalidChildSpecError, message: /field 'module' is needed with in: 'worker'/ });
   const ref = await node.spawn(Echo);
   t.regex(ref!.id, /^Echo-\d+$/);
   t.is(ref!.name, undefined);
@@ -45,3 +48,12 @@ test('two nodes in one thread are independent: own directory, own services', asy
   t.is(await (await a.service<Echo>('echo')).echo('a'), 'a');
   t.deepEqual((await b.services()).map((s) => s.machineId), ['n2', 'n2']);
 });
+
+/** A TCP port nothing listens on (bound, then released). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

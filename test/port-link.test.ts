@@ -10,7 +10,7 @@ function echoWorker(): { worker: Worker; link: PortLink } {
   const worker = new Worker(
     `const { workerData } = require('node:worker_threads');
      const port = workerData.port;
-     port.on('message', (m) => (m === 'exit' ? process.exit(3) : port.postMessage(m)));`,
+     port.on('message', (batch) => (batch.includes('exit') ? process.exit(3) : port.postMessage(batch)));`,
     { eval: true, workerData: { port: port2 }, transferList: [port2] },
   );
   return { worker, link: new PortLink(port1, `worker ${worker.threadId}`) };
@@ -36,14 +36,24 @@ test('when the worker exits, the link closes with UnreachableError instead of le
   t.false(link.send({ late: true }));
 });
 
-test('a message that cannot be cloned is refused with a typed error; the link stays open', async (t) => {
+test('a message that cannot be cloned is refused with a typed error; the rest of its batch and the link go on', async (t) => {
   const { worker, link } = echoWorker();
   t.teardown(() => worker.terminate());
-  t.throws(() => link.send({ callback: () => 1 }), { instanceOf: UnreachableError, message: /cannot be sent to another thread/ });
+  const refused = new Collector<[unknown, Error]>();
+  link.onRefused = (message, error) => refused.push([message, error]);
   const back = new Collector<unknown>();
   link.onMessage = back.push;
+  const bad = { callback: () => 1 };
+  link.send('before');
+  link.send(bad);
+  link.send('after');
+  const [message, error] = (await refused.count(1))[0]!;
+  t.is(message, bad);
+  t.true(error instanceof UnreachableError);
+  t.regex(error.message, /cannot be sent to another thread/);
+  t.deepEqual(await back.count(2), ['before', 'after']);
   link.send('still open');
-  t.deepEqual(await back.count(1), ['still open']);
+  t.deepEqual(await back.count(3), ['before', 'after', 'still open']);
   link.close();
   t.is(await link.closed, undefined);
 });

@@ -1,12 +1,15 @@
 import type { Actor } from '../../src/actor.js';
+import type { Address } from '../../src/address.js';
 import type { Clock } from '../../src/clock.js';
 import { UnreachableError } from '../../src/errors.js';
-import { DIRECTORY_NAME, type Registration, type ServiceInfo } from './directory.js';
+import { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo } from './directory.js';
 
 /** What the client needs from its node. */
 export interface DirectoryHost {
   readonly clock: Clock;
   callActor(actor: Actor, method: string, args: unknown[], timeoutMs: number): Promise<unknown>;
+  callAddress(address: Address, method: string, args: unknown[], timeoutMs: number): Promise<unknown>;
+  subscribeAddress(address: Address, member: string, deliver: (value: unknown) => void, end: (reason: string) => void, timeoutMs: number): Promise<unknown>;
   infoFor(actor: Actor, name: string): Registration;
   warn(message: string, error?: unknown): void;
 }
@@ -14,45 +17,57 @@ export interface DirectoryHost {
 interface Held {
   readonly name: string;
   /** The directory this id was given by: an id from an earlier directory means nothing to a new one. */
-  directory: Actor | null;
+  directory: string | null;
   id: number;
   ready: boolean;
 }
 
 /**
- * A node's side of the directory. It remembers which of the node's actors it registered, so
- * that when the directory restarts (and so forgets everything) the services still alive are
- * registered again without user code doing anything. Look-ups made while the directory is down
- * wait for it to come back, up to their timeout.
+ * A node's side of the directory, which is either embedded in this node or another node's. It
+ * remembers which of the node's actors it registered, so that when the embedded directory
+ * restarts (and so forgets everything) the services still alive are registered again without
+ * user code doing anything. Look-ups made while the directory is down wait for it to come back,
+ * up to their timeout.
  */
 export class DirectoryClient {
-  #directory: Actor | null = null;
+  /** The embedded directory actor, when this node runs one. */
+  #local: Actor | null = null;
+  /** Another node's directory. */
+  #remote: Address | null = null;
   #waiting: (() => void)[] = [];
   readonly #held = new Map<Actor, Held>();
   readonly #awaitingName = new Map<string, Set<() => void>>();
+  #watchingAdded: Promise<void> | null = null;
 
   constructor(private readonly host: DirectoryHost) {}
 
-  get directory(): Actor | null {
-    return this.#directory?.alive ? this.#directory : null;
+  /** The embedded directory actor if this node runs one and it is alive. */
+  get localActor(): Actor | null {
+    return this.#local?.alive ? this.#local : null;
   }
 
-  /** A directory actor (re)started: use it, and register again everything still alive. */
+  /** Use another node's directory (this node runs none). */
+  useRemote(address: Address): void {
+    this.#remote = address;
+  }
+
+  /** The embedded directory actor (re)started: use it, and register again everything still alive. */
   attach(directory: Actor): void {
-    this.#directory = directory;
+    this.#local = directory;
+    this.#watchingAdded = null;
     for (const wake of this.#waiting.splice(0)) wake();
     for (const [actor, held] of this.#held) {
       if (!actor.alive) continue;
-      void this.#registerAgain(directory, actor, held);
+      void this.#registerAgain(directory.address, actor, held);
     }
   }
 
-  async #registerAgain(directory: Actor, actor: Actor, held: Held): Promise<void> {
+  async #registerAgain(directory: Address, actor: Actor, held: Held): Promise<void> {
     try {
-      held.id = (await this.host.callActor(directory, 'register', [this.host.infoFor(actor, held.name)], 5000)) as number;
-      held.directory = directory;
+      held.id = (await this.host.callAddress(directory, 'register', [this.host.infoFor(actor, held.name)], 5000)) as number;
+      held.directory = directory.text;
       if (held.ready) {
-        await this.host.callActor(directory, 'ready', [held.id], 5000);
+        await this.host.callAddress(directory, 'ready', [held.id], 5000);
         this.#announce(held.name);
       }
     } catch (error) {
@@ -63,8 +78,8 @@ export class DirectoryClient {
   /** Step one: reserves the name (throws NameTakenError if it is held). */
   async register(name: string, actor: Actor, timeoutMs: number): Promise<void> {
     const directory = await this.#current(timeoutMs);
-    const id = (await this.host.callActor(directory, 'register', [this.host.infoFor(actor, name)], timeoutMs)) as number;
-    this.#held.set(actor, { name, directory, id, ready: false });
+    const id = (await this.host.callAddress(directory, 'register', [this.host.infoFor(actor, name)], timeoutMs)) as number;
+    this.#held.set(actor, { name, directory: directory.text, id, ready: false });
   }
 
   /** Step two: makes the service visible. */
@@ -72,7 +87,8 @@ export class DirectoryClient {
     const held = this.#held.get(actor);
     if (held === undefined) return;
     held.ready = true;
-    if (held.directory?.alive) await this.host.callActor(held.directory, 'ready', [held.id], timeoutMs);
+    const directory = this.#now();
+    if (directory !== null && directory.text === held.directory) await this.host.callAddress(directory, 'ready', [held.id], timeoutMs);
     this.#announce(held.name);
   }
 
@@ -84,11 +100,11 @@ export class DirectoryClient {
   }
 
   /**
-   * Resolves true when a service of this node named `name` is next declared ready (e.g. its
-   * supervisor restarted it), false after `timeoutMs`.
+   * Resolves true when a service named `name` is next declared ready, wherever it lives (e.g.
+   * its supervisor restarted it), or is ready already; false after `timeoutMs`.
    */
   whenReady(name: string, timeoutMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
+    const ready = new Promise<boolean>((resolve) => {
       let waiters = this.#awaitingName.get(name);
       if (waiters === undefined) this.#awaitingName.set(name, (waiters = new Set()));
       const timer = this.host.clock.setTimer(() => {
@@ -101,6 +117,33 @@ export class DirectoryClient {
       };
       waiters.add(wake);
     });
+    // Watch first, then look: a service that became ready in between is not missed.
+    void this.#watchAdded(timeoutMs).then(() =>
+      this.lookup(name, timeoutMs).then(
+        () => this.#announce(name),
+        () => {},
+      ),
+    );
+    return ready;
+  }
+
+  /** One subscription per node to serviceAdded, made when someone first waits for a name. */
+  #watchAdded(timeoutMs: number): Promise<void> {
+    if (this.#watchingAdded !== null) return this.#watchingAdded;
+    const onAdded = (event: unknown): void => this.#announce((event as ServiceEvent).name);
+    const onEnd = (): void => {
+      this.#watchingAdded = null;
+    };
+    const watching = (async () => {
+      const directory = await this.#current(timeoutMs);
+      const local = this.localActor;
+      if (local !== null) await this.host.callActor(local, '@subscribe', ['serviceAdded', onAdded, onEnd], timeoutMs);
+      else await this.host.subscribeAddress(directory, 'serviceAdded', onAdded, onEnd, timeoutMs);
+    })().catch((error: unknown) => {
+      this.#watchingAdded = null;
+      this.host.warn('could not watch the directory for new services', error);
+    });
+    return (this.#watchingAdded = watching);
   }
 
   /** The actor stopped: its registration goes away. */
@@ -108,25 +151,30 @@ export class DirectoryClient {
     const held = this.#held.get(actor);
     if (held === undefined) return;
     this.#held.delete(actor);
-    const directory = held.directory;
-    if (directory !== null && directory === this.#directory && directory.alive) {
-      this.host.callActor(directory, 'unregister', [held.id], 5000).catch((error: unknown) => {
+    const directory = this.#now();
+    if (directory !== null && directory.text === held.directory) {
+      this.host.callAddress(directory, 'unregister', [held.id], 5000).catch((error: unknown) => {
         this.host.warn(`could not unregister '${held.name}'`, error);
       });
     }
   }
 
   async lookup(name: string, timeoutMs: number): Promise<ServiceInfo> {
-    return (await this.host.callActor(await this.#current(timeoutMs), 'lookup', [name], timeoutMs)) as ServiceInfo;
+    return (await this.host.callAddress(await this.#current(timeoutMs), 'lookup', [name], timeoutMs)) as ServiceInfo;
   }
 
   async list(timeoutMs: number): Promise<ServiceInfo[]> {
-    return (await this.host.callActor(await this.#current(timeoutMs), 'list', [], timeoutMs)) as ServiceInfo[];
+    return (await this.host.callAddress(await this.#current(timeoutMs), 'list', [], timeoutMs)) as ServiceInfo[];
   }
 
-  /** The live directory actor, waiting up to `timeoutMs` for one to be attached. */
-  async #current(timeoutMs: number): Promise<Actor> {
-    const now = this.directory;
+  /** The directory to use now, or null while the embedded one is down. */
+  #now(): Address | null {
+    return this.#remote ?? this.localActor?.address ?? null;
+  }
+
+  /** The directory, waiting up to `timeoutMs` for the embedded one to be attached. */
+  async #current(timeoutMs: number): Promise<Address> {
+    const now = this.#now();
     if (now !== null) return now;
     await new Promise<void>((resolve, reject) => {
       const timer = this.host.clock.setTimer(() => {

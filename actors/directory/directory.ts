@@ -107,6 +107,22 @@ export class ServiceDirectory extends Service {
     return out;
   }
 
+  /**
+   * Forgets every service of the node `machineId/processId/threadId`: it stopped or its link
+   * dropped. Returns how many were removed.
+   */
+  removeNode(node: string): number {
+    if (typeof node !== 'string') throw new InvalidArgumentError('node', 'must be machineId/processId/threadId');
+    const prefix = `${node}/`;
+    let removed = 0;
+    for (const [serviceId, entry] of [...this.#byId]) {
+      if (!entry.info.address.startsWith(prefix) || entry.info.name === DIRECTORY_NAME) continue;
+      this.unregister(serviceId);
+      removed++;
+    }
+    return removed;
+  }
+
   /** Changes a service's endpoints, e.g. when its node starts listening somewhere new. */
   updateInfo(serviceId: number, update: { endpoints: readonly string[] }): void {
     const entry = this.#entry(serviceId);

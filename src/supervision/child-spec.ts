@@ -37,6 +37,13 @@ export interface ChildSpec {
   readonly mailbox?: MailboxOptions;
   /** Default `thread`. */
   readonly in?: Placement;
+  /**
+   * For `in: 'worker' | 'process'`: the module that exports `start` (usually `import.meta.url`),
+   * since a class cannot be sent to another thread or process; the child imports it there.
+   */
+  readonly module?: string | URL;
+  /** The export of `module` to start; default the class name. */
+  readonly export?: string;
 }
 
 /** A child spec with every default filled in, checked. */
@@ -48,6 +55,9 @@ export interface Child {
   readonly shutdown: ShutdownPolicy;
   readonly mailbox: MailboxOptions | undefined;
   readonly in: Placement;
+  /** Where a child placed in a worker or process is loaded from (undefined in-thread). */
+  readonly module: string | undefined;
+  readonly export: string | undefined;
   readonly type: 'worker' | 'supervisor';
   /** Class, machine or strategy name, for the tree. */
   readonly label: string;
@@ -102,7 +112,17 @@ export function checkChildSpec(spec: unknown): Child {
   }
   const placement = s.in ?? 'thread';
   if (!PLACEMENTS.includes(placement as Placement)) fail('in', `'${String(placement)}' must be one of ${PLACEMENTS.join(', ')}`);
-  if (placement !== 'thread') fail('in', `'${String(placement)}' is not supported by this version yet; use 'thread'`);
+  let module: string | undefined;
+  let exported: string | undefined;
+  if (placement !== 'thread') {
+    const m = s.module;
+    if (!(typeof m === 'string' || m instanceof URL) || String(m) === '') {
+      fail('module', `is needed with in: '${String(placement)}': the module exporting ${label} (e.g. import.meta.url), which the new ${placement === 'worker' ? 'thread' : 'process'} imports`);
+    }
+    module = m instanceof URL ? m.href : (m as string);
+    exported = (s.export as string | undefined) ?? (isServiceClass(start) ? start.name : undefined);
+    if (typeof exported !== 'string' || exported === '') fail('export', `names the export of ${module} to start; needed when start is not a class`);
+  }
   if (s.mailbox !== undefined) {
     try {
       new Mailbox(s.mailbox as MailboxOptions);
@@ -118,6 +138,8 @@ export function checkChildSpec(spec: unknown): Child {
     shutdown: shutdown as ShutdownPolicy,
     mailbox: s.mailbox as MailboxOptions | undefined,
     in: placement as Placement,
+    module,
+    export: exported,
     type,
     label,
   };

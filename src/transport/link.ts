@@ -11,12 +11,15 @@ export interface Link {
   /** Who is at the other end, for errors and logs (e.g. `unix:/run/qiact.sock`). */
   readonly peer: string;
   /**
-   * Queues one message; false (and nothing sent) once the link is closed. Throws only for a
-   * message this link cannot carry (not cloneable, not encodable), never because of its state.
+   * Queues one message; false (and nothing sent) once the link is closed. A message this link
+   * cannot carry (not cloneable, not encodable) is refused, never the link: either `send`
+   * throws, or, where the check happens later in a batch, `onRefused` is told.
    */
   send(message: unknown): boolean;
   /** Set by the owner; called once per received message, in order. */
   onMessage: (message: unknown) => void;
+  /** Set by the owner; called with a message that was accepted by `send` but could not be carried. */
+  onRefused: (message: unknown, error: Error) => void;
   /** Settles once, when the link is closed, with why. */
   readonly closed: Promise<Error | undefined>;
   /** Closes the link (idempotent); `reason` is what `closed` reports. */

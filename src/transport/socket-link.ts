@@ -19,6 +19,8 @@ export interface SocketLinkOptions {
  */
 export class SocketLink implements Link {
   onMessage: (message: unknown) => void = () => {};
+  /** Never called: a message that cannot be encoded makes `send` throw at once. */
+  onRefused: (message: unknown, error: Error) => void = () => {};
   readonly closed: Promise<Error | undefined>;
   readonly #codec: Codec = createCodec();
   readonly #decoder: FrameDecoder;

@@ -1,0 +1,66 @@
+/**
+ * The entry point of a node started by a parent node in a worker thread or a child process
+ * (`in: 'worker' | 'process'`). It starts a node that uses the parent's directory, imports the
+ * module that exports the child, starts it, and tells the parent. The child's exit is the
+ * node's exit: the parent's supervisor sees it as the child's exit and applies its policy.
+ */
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { reasonText } from '../actor.js';
+import { toWire } from '../codec/wire-error.js';
+import { InvalidChildSpecError } from '../errors.js';
+import { start, type Node } from '../node.js';
+import type { ChildConfig, ToChild, ToParent } from './control.js';
+
+const send = (m: ToParent): void => {
+  if (isMainThread) process.send?.(m);
+  else parentPort!.postMessage(m);
+};
+const onControl = (fn: (m: ToChild) => void): void => {
+  if (isMainThread) process.on('message', fn);
+  else parentPort!.on('message', fn);
+};
+
+let node: Node | undefined;
+let leaving = false;
+
+async function leave(code: number): Promise<void> {
+  if (leaving) return;
+  leaving = true;
+  try {
+    await node?.stop();
+  } finally {
+    process.exit(code);
+  }
+}
+
+async function run(config: ChildConfig): Promise<void> {
+  try {
+    const module = (await import(config.module)) as Record<string, unknown>;
+    const startable = module[config.export];
+    if (startable === undefined) throw new InvalidChildSpecError(config.id, 'export', `'${config.export}' is not exported by ${config.module}`);
+    node = await start({ machineId: config.machineId, callTimeout: config.callTimeout, directoryAt: config.directory, listen: [...config.listen] });
+    const spec = { id: config.id, restart: 'temporary' as const, ...(config.name ? { name: config.name } : {}), ...(config.mailbox ? { mailbox: config.mailbox } : {}) };
+    const ref = await node.spawn(startable as never, spec);
+    if (ref === null) {
+      send({ kind: 'ignored' });
+      return leave(0);
+    }
+    node.monitor(ref, (down) => {
+      if (leaving) return;
+      send({ kind: 'exited', reason: reasonText(down.reason) });
+      void leave(0);
+    });
+    send({ kind: 'started', address: ref.address.text, pid: process.pid });
+  } catch (error) {
+    send({ kind: 'failed', error: toWire(error) });
+    await leave(1);
+  }
+}
+
+onControl((m) => {
+  if (m.kind === 'config') void run(m.config);
+  else if (m.kind === 'stop') void leave(0);
+});
+// A child process whose parent is gone has no one to serve: it leaves too.
+if (isMainThread) process.on('disconnect', () => void leave(1));
+else void run((workerData as { qiactChild: ChildConfig }).qiactChild);

@@ -1,0 +1,28 @@
+import type { MailboxOptions } from '../mailbox.js';
+import type { WireError } from '../messages.js';
+
+/** What a parent node tells the node it starts in a worker or child process. */
+export interface ChildConfig {
+  readonly module: string;
+  readonly export: string;
+  readonly id: string;
+  readonly name: string | undefined;
+  readonly mailbox: MailboxOptions | undefined;
+  readonly machineId: string;
+  readonly callTimeout: number;
+  readonly directory: { readonly address: string; readonly endpoints: readonly string[] };
+  readonly listen: readonly string[];
+}
+
+/**
+ * The control messages between a parent node and the child node it started (worker
+ * `postMessage` or the child process's IPC channel). Calls never use this channel: once
+ * started, the child is a node like any other and is called through the router.
+ */
+export type ToParent =
+  | { readonly kind: 'started'; readonly address: string; readonly pid: number }
+  | { readonly kind: 'ignored' }
+  | { readonly kind: 'failed'; readonly error: WireError }
+  | { readonly kind: 'exited'; readonly reason: string };
+
+export type ToChild = { readonly kind: 'config'; readonly config: ChildConfig } | { readonly kind: 'stop' };

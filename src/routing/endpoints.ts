@@ -1,0 +1,58 @@
+import { isIP } from 'node:net';
+import type { Locality } from '../address.js';
+import { InvalidArgumentError } from '../errors.js';
+
+/** A place a node can be reached: a Unix socket path, or a TCP host and port. */
+export type Endpoint = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+
+/**
+ * Parses `unix:/path`, `tcp:host:port` (also written `tcp://host:port`; IPv6 hosts in
+ * brackets). `port:` endpoints name a thread, not a place to dial: they are not parsed here.
+ */
+export function parseEndpoint(text: string): Endpoint {
+  if (typeof text !== 'string') throw new InvalidArgumentError('endpoint', `${String(text)} must be a string`);
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5).replace(/^\/\//, '');
+    if (!path.startsWith('/')) throw new InvalidArgumentError('endpoint', `'${text}' must be unix:/absolute/path`);
+    return { kind: 'unix', path };
+  }
+  const tcp = /^tcp:(?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/?$/.exec(text);
+  if (tcp) {
+    const port = Number(tcp[2]);
+    if (port > 65535) throw new InvalidArgumentError('endpoint', `'${text}': port ${port} is above 65535`);
+    return { kind: 'tcp', host: tcp[1]!.replace(/^\[|\]$/g, ''), port };
+  }
+  throw new InvalidArgumentError('endpoint', `'${text}' must be unix:/path or tcp:host:port`);
+}
+
+export function formatEndpoint(e: Endpoint): string {
+  if (e.kind === 'unix') return `unix:${e.path}`;
+  return `tcp:${isIP(e.host) === 6 ? `[${e.host}]` : e.host}:${e.port}`;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/**
+ * The endpoints worth dialling for a node at `locality`, in order of preference, as libqi
+ * chooses: on this machine only local ones (Unix first, then loopback TCP); on another machine
+ * never a loopback address, unless the node advertises nothing else (then it can only be on
+ * this host, as when tests give nodes of one host different machine ids).
+ */
+export function candidates(locality: Locality, endpoints: readonly string[]): Endpoint[] {
+  const parsed: Endpoint[] = [];
+  for (const text of endpoints) {
+    try {
+      parsed.push(parseEndpoint(text));
+    } catch {
+      // port: endpoints and ones this version does not speak (tls:) are skipped.
+    }
+  }
+  const tcp = parsed.filter((e): e is Extract<Endpoint, { kind: 'tcp' }> => e.kind === 'tcp');
+  if (locality === 'same-machine' || locality === 'same-process') {
+    return [...parsed.filter((e) => e.kind === 'unix'), ...tcp.filter((e) => isLoopback(e.host))];
+  }
+  const remote = tcp.filter((e) => !isLoopback(e.host));
+  return remote.length > 0 ? remote : tcp;
+}

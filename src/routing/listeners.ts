@@ -1,0 +1,74 @@
+import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InvalidArgumentError } from '../errors.js';
+import { formatEndpoint, parseEndpoint, type Endpoint } from './endpoints.js';
+
+/**
+ * The folder of this user's node sockets: `$XDG_RUNTIME_DIR/qiact` when set, else
+ * `<tmpdir>/qiact-<uid>`; owner-only, so other users can neither connect nor plant a socket.
+ */
+export function socketFolder(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'qiact') : join(tmpdir(), `qiact-${process.getuid?.() ?? 'user'}`);
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  chmodSync(base, 0o700);
+  return base;
+}
+
+/** The listening sockets of one node. */
+export class Listeners {
+  readonly #servers: Server[] = [];
+  /** What the node advertises, in the order given. */
+  readonly endpoints: string[] = [];
+
+  constructor(private readonly onSocket: (socket: Socket, endpoint: Endpoint) => void) {}
+
+  /**
+   * Listens on `unix:/path` or `tcp:host:port` (port 0 picks a free one); resolves to the
+   * endpoint as bound. `ownPath`: the Unix path is this node's own (its pid is in the name), so
+   * a socket file found there was left by a dead process and is replaced.
+   */
+  async listen(text: string, ownPath = false): Promise<string> {
+    const wanted = parseEndpoint(text);
+    const server = createServer((socket) => this.onSocket(socket, wanted));
+    if (wanted.kind === 'unix') {
+      if (ownPath) removeStaleSocket(wanted.path);
+      await bind(server, text, () => server.listen(wanted.path));
+      chmodSync(wanted.path, 0o600);
+      this.#servers.push(server);
+      this.endpoints.push(text);
+      return text;
+    }
+    await bind(server, text, () => server.listen(wanted.port, wanted.host));
+    const bound = server.address();
+    const port = typeof bound === 'object' && bound !== null ? bound.port : wanted.port;
+    const endpoint = formatEndpoint({ kind: 'tcp', host: wanted.host, port });
+    this.#servers.push(server);
+    this.endpoints.push(endpoint);
+    return endpoint;
+  }
+
+  /** Stops listening; a Unix socket's file goes with it. Open connections are not touched. */
+  close(): void {
+    for (const server of this.#servers.splice(0)) server.close();
+    this.endpoints.length = 0;
+  }
+}
+
+function bind(server: Server, endpoint: string, listen: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error) => reject(new InvalidArgumentError('listen', `cannot listen on ${endpoint}: ${error.message}`)));
+    server.once('listening', () => resolve());
+    listen();
+  });
+}
+
+/** A socket file left by a process that died. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (statSync(path).isSocket()) rmSync(path);
+  } catch {
+    // Not there: nothing to do.
+  }
+}

@@ -1,0 +1,401 @@
+import { reasonText, type Actor, type ExitReason } from '../actor.js';
+import { fromWire, toWire } from '../codec/wire-error.js';
+import { Envelope, PENDING, type CallLink, type Destination } from '../envelope.js';
+import { BadMessageError, ReceiverStoppedError, UnreachableError, type CallTarget } from '../errors.js';
+import { parseMessage, type Message, type MessageOf } from '../messages.js';
+import type { PendingCalls } from '../pending-calls.js';
+import { MAX_TIMEOUT_MS } from '../remote.js';
+import type { Link } from '../transport/link.js';
+
+/** How a message reaches its receiver: the router's choice, from the two addresses alone. */
+export type Path = 'direct' | 'port' | 'unix' | 'tcp';
+
+/** What a peer needs from its node. */
+export interface PeerHost {
+  readonly pending: PendingCalls;
+  /** The running actor of this node that `to` names; undefined if it is not ours or not running. */
+  localActor(to: string): Actor | undefined;
+  /** True when `to` names this node itself (actor 0): node-level requests. */
+  isSelf(to: string): boolean;
+  nodeRequest(method: string, args: unknown[]): unknown;
+  /** The peer asks that its actor `from` be linked with our actor `target`. */
+  linkFromPeer(peer: Peer, target: Actor, from: string): void;
+  callActor(actor: Actor, method: string, args: unknown[], timeoutMs: number): Promise<unknown>;
+  post(actor: Actor, method: string, args: unknown[]): void;
+  warn(message: string, error?: unknown): void;
+  peerClosed(peer: Peer, reason: Error | undefined): void;
+}
+
+/** An actor on another node, as the sender of a call names it in errors. */
+export class RemoteActor implements Destination {
+  constructor(
+    readonly address: string,
+    readonly name: string | undefined,
+  ) {}
+  target(method: string): CallTarget {
+    return { service: this.name ?? this.address, method, address: this.address };
+  }
+}
+
+interface OutboundSubscription {
+  readonly listener: (value: unknown) => void;
+  readonly end: (reason: string) => void;
+}
+
+interface ServedSubscription {
+  readonly actor: Actor;
+  readonly member: string;
+  /** The service's own id of the subscription, once it answered. */
+  id: number | null;
+}
+
+/** A watch our node holds on an actor of the peer. */
+type Watcher = (reason: ExitReason) => void;
+
+/**
+ * Our side of the one connection to another node, shared by all the actors of both. It exists
+ * from the first message for that node: while the link is being set up, messages wait in order;
+ * once up, they go out as they come. It keeps what must be undone if the link dies: the calls
+ * waiting for a reply, the subscriptions and monitors in both directions. When the link closes
+ * (the peer crashed, was killed, or sent garbage) every pending call is rejected at once with
+ * UnreachableError, subscriptions end and monitors fire with `noconnection`.
+ */
+export class Peer implements CallLink {
+  #link: Link | null = null;
+  #queue: unknown[] | null = [];
+  #closed = false;
+  readonly #calls = new Map<number, Envelope>();
+  #nextId = 1;
+  readonly #subscriptions = new Map<number, OutboundSubscription>();
+  #nextSub = 1;
+  readonly #served = new Map<number, ServedSubscription>();
+  readonly #watches = new Map<number, Watcher>();
+  #nextRef = 1;
+  readonly #watching = new Map<number, () => void>();
+  /** Why the link closed, once it has. */
+  closeReason: Error | undefined;
+
+  constructor(
+    private readonly host: PeerHost,
+    /** The peer node's identity, `machineId/processId/threadId`. */
+    readonly key: string,
+    /** The path chosen; a socket path is settled once the dial knows which endpoint answered. */
+    public path: Path,
+  ) {}
+
+  get up(): boolean {
+    return this.#link !== null && !this.#closed;
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+  /** Calls sent on this link still waiting for their reply (for diagnostics and tests). */
+  get waiting(): number {
+    return this.#calls.size;
+  }
+
+  /**
+   * The link is up (handshake done): send what waited, handle `early` (messages that came right
+   * behind the peer's hello), then take over the link's messages.
+   */
+  attach(link: Link, early: readonly unknown[] = []): void {
+    if (this.#closed) {
+      link.close();
+      return;
+    }
+    this.#link = link;
+    link.onMessage = (message) => this.#receive(message);
+    link.onRefused = (message, error) => this.#refused(message as Message, error);
+    void link.closed.then((reason) => this.#closedBy(reason));
+    const queued = this.#queue!;
+    this.#queue = null;
+    for (const message of queued) this.#send(message as Message);
+    for (const message of early) this.#receive(message);
+  }
+
+  /** Closes the link (or gives up connecting); everything waiting on it fails with `reason`. */
+  close(reason?: Error): void {
+    if (this.#link !== null) this.#link.close(reason);
+    else this.#closedBy(reason);
+  }
+
+  // ---- sending ----
+
+  #send(message: Message): boolean {
+    if (this.#closed) return false;
+    if (this.#queue !== null) {
+      this.#queue.push(message);
+      return true;
+    }
+    try {
+      return this.#link!.send(message);
+    } catch (error) {
+      this.#refused(message, error as Error);
+      return false;
+    }
+  }
+
+  /** Sends a tracked call: its envelope settles on reply, fail, timeout, cancel or link loss. */
+  call(env: Envelope, to: string, from: string): void {
+    this.#track(env);
+    this.#send({ kind: 'call', id: env.id, to, from, method: env.method, args: env.args, timeout: env.timeoutMs });
+  }
+
+  #track(env: Envelope): void {
+    if (this.#closed) {
+      this.host.pending.reject(env, this.#unreachable());
+      return;
+    }
+    const id = this.#nextId++;
+    env.link = this;
+    env.id = id;
+    this.#calls.set(id, env);
+  }
+
+  post(to: string, from: string, method: string, args: unknown[]): boolean {
+    return this.#send({ kind: 'post', to, from, method, args });
+  }
+
+  /** Subscribes to `member` of `to`; `env` settles when the peer accepted (or refused) it. */
+  subscribe(env: Envelope, to: string, from: string, member: string, listener: (value: unknown) => void, end: (reason: string) => void): number {
+    const sub = this.#nextSub++;
+    this.#subscriptions.set(sub, { listener, end });
+    this.#track(env);
+    if (env.state !== PENDING) {
+      this.#subscriptions.delete(sub);
+      return sub;
+    }
+    this.#send({ kind: 'subscribe', id: env.id, to, from, member, sub });
+    return sub;
+  }
+
+  unsubscribe(to: string, sub: number): void {
+    if (this.#subscriptions.delete(sub)) this.#send({ kind: 'unsubscribe', to, sub });
+  }
+
+  /** Death watch on an actor of the peer; returns the canceller. */
+  monitor(target: string, from: string, watcher: Watcher): () => void {
+    if (this.#closed) {
+      queueMicrotask(() => watcher('noconnection'));
+      return () => {};
+    }
+    const ref = this.#nextRef++;
+    this.#watches.set(ref, watcher);
+    this.#send({ kind: 'monitor', ref, target, from });
+    return () => {
+      if (this.#watches.delete(ref)) this.#send({ kind: 'demonitor', ref, target });
+    };
+  }
+
+  /** Asks the peer to link its actor `target` with our actor `from`. */
+  link(target: string, from: string): void {
+    this.#send({ kind: 'link', target, from });
+  }
+
+  // ---- CallLink: the envelope side ----
+
+  forget(id: number): void {
+    this.#calls.delete(id);
+  }
+
+  reply(id: number, value: unknown): void {
+    this.#send({ kind: 'reply', id, value });
+  }
+
+  fail(id: number, error: unknown): void {
+    this.#send({ kind: 'fail', id, error: toWire(error) as unknown as Record<string, unknown> });
+  }
+
+  /** A message the link could not carry: its sender hears of it, the link goes on. */
+  #refused(message: Message, error: Error): void {
+    switch (message.kind) {
+      case 'call':
+      case 'subscribe': {
+        const env = this.#calls.get(message.id);
+        if (env !== undefined) this.host.pending.reject(env, new BadMessageError(message.kind, 'args', `cannot be sent to ${this.key}: ${error.message}`));
+        return;
+      }
+      case 'reply':
+        this.#send({ kind: 'fail', id: message.id, error: toWire(new BadMessageError('reply', 'value', `cannot be sent back: ${error.message}`)) as unknown as Record<string, unknown> });
+        return;
+      default:
+        this.host.warn(`a '${message.kind}' message to ${this.key} could not be sent`, error);
+    }
+  }
+
+  // ---- receiving ----
+
+  #receive(raw: unknown): void {
+    let m: Message;
+    try {
+      m = parseMessage(raw);
+    } catch (error) {
+      this.host.warn(`closing the link to ${this.key}: ${(error as Error).message}`);
+      this.close(error as Error);
+      return;
+    }
+    switch (m.kind) {
+      case 'call':
+        return this.#receiveCall(m);
+      case 'reply': {
+        const env = this.#calls.get(m.id);
+        if (env !== undefined) this.host.pending.resolve(env, m.value);
+        return;
+      }
+      case 'fail': {
+        const env = this.#calls.get(m.id);
+        if (env !== undefined) this.host.pending.reject(env, fromWire(m.error, env.target.target(env.method)));
+        return;
+      }
+      case 'post': {
+        const actor = this.host.localActor(m.to);
+        if (actor !== undefined) actor.deliver(new Envelope(actor, m.method, m.args, false));
+        else this.host.warn(`post ${m.method} from ${m.from} dropped: no actor ${m.to} runs here`);
+        return;
+      }
+      case 'subscribe':
+        return this.#receiveSubscribe(m);
+      case 'unsubscribe': {
+        const served = this.#served.get(m.sub);
+        this.#served.delete(m.sub);
+        if (served?.id != null && served.actor.alive) this.host.post(served.actor, '@unsubscribe', [served.member, served.id]);
+        return;
+      }
+      case 'signal':
+        this.#subscriptions.get(m.sub)?.listener(m.value);
+        return;
+      case 'ended': {
+        const sub = this.#subscriptions.get(m.sub);
+        this.#subscriptions.delete(m.sub);
+        sub?.end(m.reason);
+        return;
+      }
+      case 'monitor':
+        return this.#receiveMonitor(m);
+      case 'demonitor':
+        this.#watching.get(m.ref)?.();
+        this.#watching.delete(m.ref);
+        return;
+      case 'down': {
+        const watcher = this.#watches.get(m.ref);
+        this.#watches.delete(m.ref);
+        watcher?.(exitReasonOf(m.reason));
+        return;
+      }
+      case 'link': {
+        const actor = this.host.localActor(m.target);
+        // A target that is not running: the asking side's own watch on it reports `noproc`.
+        if (actor !== undefined) this.host.linkFromPeer(this, actor, m.from);
+        return;
+      }
+      case 'hello':
+        this.close(new BadMessageError('hello', 'kind', 'came again after the handshake'));
+    }
+  }
+
+  #receiveCall(m: MessageOf<'call'>): void {
+    const actor = this.host.localActor(m.to);
+    if (actor === undefined) {
+      if (this.host.isSelf(m.to)) {
+        try {
+          this.reply(m.id, this.host.nodeRequest(m.method, m.args));
+        } catch (error) {
+          this.fail(m.id, error);
+        }
+        return;
+      }
+      this.fail(m.id, new ReceiverStoppedError({ service: m.to, method: m.method, address: m.to }, 'noproc'));
+      return;
+    }
+    const env = new Envelope(actor, m.method, m.args, true);
+    env.link = this;
+    env.id = m.id;
+    env.inbound = true;
+    this.host.pending.track(env, Math.min(Math.max(m.timeout, 1), MAX_TIMEOUT_MS), undefined);
+    actor.deliver(env);
+  }
+
+  #receiveSubscribe(m: MessageOf<'subscribe'>): void {
+    const actor = this.host.localActor(m.to);
+    if (actor === undefined) {
+      this.fail(m.id, new ReceiverStoppedError({ service: m.to, method: `@subscribe ${m.member}`, address: m.to }, 'noproc'));
+      return;
+    }
+    const served: ServedSubscription = { actor, member: m.member, id: null };
+    this.#served.set(m.sub, served);
+    const deliver = (value: unknown): void => {
+      if (this.#served.get(m.sub) === served) this.#send({ kind: 'signal', sub: m.sub, value });
+    };
+    const end = (reason: string): void => {
+      if (this.#served.get(m.sub) !== served) return;
+      this.#served.delete(m.sub);
+      this.#send({ kind: 'ended', sub: m.sub, reason });
+    };
+    this.host.callActor(actor, '@subscribe', [m.member, deliver, end], 30_000).then(
+      (id) => {
+        served.id = id as number;
+        // Unsubscribed (or the link closed) while the service was answering: undo it there.
+        if (this.#served.get(m.sub) !== served && actor.alive) this.host.post(actor, '@unsubscribe', [m.member, id]);
+        this.reply(m.id, m.sub);
+      },
+      (error: unknown) => {
+        this.#served.delete(m.sub);
+        this.fail(m.id, error);
+      },
+    );
+  }
+
+  #receiveMonitor(m: MessageOf<'monitor'>): void {
+    const actor = this.host.localActor(m.target);
+    if (actor === undefined) {
+      this.#send({ kind: 'down', ref: m.ref, target: m.target, reason: 'noproc' });
+      return;
+    }
+    const cancel = actor.monitor((down) => {
+      if (!this.#watching.delete(m.ref)) return;
+      this.#send({ kind: 'down', ref: m.ref, target: m.target, reason: reasonText(down.reason) });
+    });
+    this.#watching.set(m.ref, cancel);
+  }
+
+  // ---- closing ----
+
+  #unreachable(): UnreachableError {
+    const why = this.closeReason ? this.closeReason.message : 'the link closed';
+    return new UnreachableError(this.key, why, this.closeReason ? { cause: this.closeReason } : undefined);
+  }
+
+  #closedBy(reason: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.closeReason = reason;
+    this.#queue = null;
+    this.host.peerClosed(this, reason);
+    const error = this.#unreachable();
+    for (const env of [...this.#calls.values()]) this.host.pending.reject(env, error);
+    this.#calls.clear();
+    const subs = [...this.#subscriptions.values()];
+    this.#subscriptions.clear();
+    for (const sub of subs) sub.end(`unreachable: ${error.message}`);
+    const watches = [...this.#watches.values()];
+    this.#watches.clear();
+    for (const watcher of watches) watcher('noconnection');
+    for (const served of this.#served.values()) {
+      if (served.id !== null && served.actor.alive) this.host.post(served.actor, '@unsubscribe', [served.member, served.id]);
+    }
+    this.#served.clear();
+    for (const cancel of this.#watching.values()) cancel();
+    this.#watching.clear();
+  }
+}
+
+/** An exit reason from its wire text: the four words stay words, a crash text becomes an Error. */
+export function exitReasonOf(text: string): ExitReason {
+  if (text === 'normal' || text === 'shutdown' || text === 'killed' || text === 'noproc' || text === 'noconnection') return text;
+  return new RemoteExitError(text);
+}
+
+/** The crash of an actor on another node, as its monitors there see it. */
+export class RemoteExitError extends Error {
+  override readonly name = 'RemoteExitError';
+}

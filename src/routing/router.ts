@@ -1,0 +1,254 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import type { MessagePort } from 'node:worker_threads';
+import { Address, type ActorId, type Locality } from '../address.js';
+import type { Clock } from '../clock.js';
+import { HandshakeError, UnreachableError } from '../errors.js';
+import { handshake } from '../transport/handshake.js';
+import type { Link } from '../transport/link.js';
+import { PortLink } from '../transport/port-link.js';
+import { SocketLink } from '../transport/socket-link.js';
+import { candidates, formatEndpoint, parseEndpoint, type Endpoint } from './endpoints.js';
+import { Listeners, socketFolder } from './listeners.js';
+import { Peer, type Path, type PeerHost } from './peer.js';
+import { portBroker } from './port-broker.js';
+
+export interface RouterHost extends PeerHost {
+  readonly clock: Clock;
+  readonly machineId: string;
+  readonly processId: number;
+  readonly threadId: number;
+}
+
+export interface RouterOptions {
+  /** A peer that says nothing for this long after connecting is dropped. Default 10 s. */
+  handshakeTimeout?: number;
+  /** Largest frame accepted from a socket peer, in bytes. Default 16 MiB. */
+  maxFrame?: number;
+}
+
+let socketsMade = 0;
+
+/** A node's identity: its address without the actor id. */
+export function nodeKey(a: { machineId: string; processId: number; threadId: number }): string {
+  return `${a.machineId}/${a.processId}/${a.threadId}`;
+}
+
+/**
+ * Picks the path to another node from the two addresses alone (see DESIGN.md, Locality and
+ * routing) and keeps one connection per node, shared by all actors of both:
+ *
+ * - same process, other thread: a MessagePort made for the pair on first use (port-broker.ts);
+ * - same machine: the node's Unix socket;
+ * - other machine: TCP, never to a loopback address unless that is all the node advertises.
+ *
+ * Socket endpoints are dialled in parallel and the first to answer is kept. Every new link,
+ * dialled or accepted, starts with the handshake; a link that fails it is closed alone.
+ */
+export class Router {
+  readonly #peers = new Map<string, Peer>();
+  /** Every open connection, including a second one a node opened to us while we dialled it. */
+  readonly #open = new Set<Peer>();
+  readonly #known = new Map<string, readonly string[]>();
+  readonly #listeners: Listeners;
+  readonly #broker = portBroker();
+  readonly #self: Address;
+  readonly #handshakeTimeout: number;
+  readonly #maxFrame: number | undefined;
+  #closed = false;
+
+  constructor(
+    private readonly host: RouterHost,
+    options: RouterOptions = {},
+  ) {
+    this.#self = new Address(host.machineId, host.processId, host.threadId, 0 as ActorId);
+    this.#handshakeTimeout = options.handshakeTimeout ?? 10_000;
+    this.#maxFrame = options.maxFrame;
+    this.#listeners = new Listeners((socket, endpoint) => this.#accept(this.#socketLink(socket, `${endpoint.kind}:accepted`), endpoint.kind));
+    if (this.#broker.available) this.#broker.onPort = (port, from) => this.#accept(this.#portLink(port, from), 'port');
+  }
+
+  /** Where this node can be reached: `port:` (threads of this process), `unix:`, then any `tcp:`. */
+  get endpoints(): string[] {
+    const port = this.#broker.available ? [`port:${this.host.processId}/${this.host.threadId}`] : [];
+    return [...port, ...this.#listeners.endpoints];
+  }
+
+  /**
+   * Starts listening: on this node's own Unix socket, and on each of `extra` (`tcp:host:port`,
+   * or `unix:/path` instead of the default socket). Resolves to the endpoints as bound.
+   */
+  async listen(extra: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+    if (!extra.some((e) => e.startsWith('unix:'))) {
+      // A thread may run several nodes over time (or at once, in tests): each gets its own socket.
+      const path = `${socketFolder(env)}/${this.host.processId}-${this.host.threadId}-${++socketsMade}.sock`;
+      await this.#listeners.listen(`unix:${path}`, true);
+    }
+    for (const endpoint of extra) await this.#listeners.listen(endpoint);
+    return this.endpoints;
+  }
+
+  /** Records where the node of `address` listens (from the directory, or configuration). */
+  learn(address: Address | string, endpoints: readonly string[]): void {
+    const key = typeof address === 'string' ? address : nodeKey(address);
+    if (endpoints.length > 0) this.#known.set(key, endpoints);
+  }
+
+  /** The path a message to `address` takes (or will take, once connected). */
+  pathTo(address: Address): Path {
+    const peer = this.#peers.get(nodeKey(address));
+    if (peer !== undefined && !peer.closed) return peer.path;
+    return this.#pathFor(address.localityOf(this.#self));
+  }
+
+  #pathFor(locality: Locality): Path {
+    if (locality === 'same-thread') return 'direct';
+    if (locality === 'same-process' && this.#broker.available) return 'port';
+    return locality === 'other-machine' ? 'tcp' : 'unix';
+  }
+
+  /** The connection to the node of `address`: the one in use, or a new one, connecting now. */
+  peerFor(address: Address): Peer {
+    const key = nodeKey(address);
+    const existing = this.#peers.get(key);
+    if (existing !== undefined && !existing.closed) return existing;
+    const locality = address.localityOf(this.#self);
+    const peer = new Peer(this.host, key, this.#pathFor(locality));
+    if (this.#closed) {
+      peer.close(new UnreachableError(key, 'this node is stopped'));
+      return peer;
+    }
+    this.#peers.set(key, peer);
+    this.#open.add(peer);
+    this.#dial(peer, address, locality).then(
+      ({ link, early }) => peer.attach(link, early),
+      (error: Error) => peer.close(error),
+    );
+    return peer;
+  }
+
+  /**
+   * Connects to whatever node listens on `endpoint` (a directory URL, say), before knowing who
+   * it is: the handshake tells, and the connection then serves that node like any other.
+   */
+  async connectTo(endpoint: string): Promise<Peer> {
+    const parsed = parseEndpoint(endpoint);
+    const { socket } = await this.#dialFirst(endpoint, [parsed]);
+    const link = this.#socketLink(socket, endpoint);
+    const early: unknown[] = [];
+    const hello = await handshake(link, this.#hello(), { timeoutMs: this.#handshakeTimeout, clock: this.host.clock, then: (m) => early.push(m) });
+    const key = nodeKey(hello);
+    this.learn(key, [endpoint]);
+    const peer = new Peer(this.host, key, parsed.kind);
+    const existing = this.#peers.get(key);
+    if (existing === undefined || existing.closed) this.#peers.set(key, peer);
+    this.#open.add(peer);
+    peer.attach(link, early);
+    return peer;
+  }
+
+  /** Connections up or being set up, by node (for diagnostics and tests). */
+  get peers(): ReadonlyMap<string, Peer> {
+    return this.#peers;
+  }
+
+  peerClosed(peer: Peer): void {
+    this.#open.delete(peer);
+    if (this.#peers.get(peer.key) === peer) this.#peers.delete(peer.key);
+  }
+
+  async #dial(peer: Peer, address: Address, locality: Locality): Promise<{ link: Link; early: unknown[] }> {
+    let link: Link;
+    if (peer.path === 'port') {
+      link = this.#portLink(this.#broker.connect(address.threadId), address.threadId);
+    } else {
+      const known = this.#known.get(peer.key) ?? [];
+      const list = candidates(locality, known);
+      if (list.length === 0) {
+        throw new UnreachableError(peer.key, known.length === 0 ? 'no endpoint is known for this node' : `none of its endpoints (${known.join(', ')}) can be reached from ${locality === 'other-machine' ? 'another machine' : 'this machine'}`);
+      }
+      const { socket, endpoint } = await this.#dialFirst(peer.key, list);
+      peer.path = endpoint.kind;
+      link = this.#socketLink(socket, formatEndpoint(endpoint));
+    }
+    const early: unknown[] = [];
+    const hello = await handshake(link, this.#hello(), { timeoutMs: this.#handshakeTimeout, clock: this.host.clock, then: (m) => early.push(m) });
+    if (nodeKey(hello) !== peer.key) {
+      const error = new HandshakeError(link.peer, 'identity', `expected node ${peer.key}, found ${nodeKey(hello)} there`);
+      link.close(error);
+      throw error;
+    }
+    return { link, early };
+  }
+
+  /** Dials every candidate at once and keeps the first socket that connects. */
+  #dialFirst(key: string, list: readonly Endpoint[]): Promise<{ socket: Socket; endpoint: Endpoint }> {
+    return new Promise((resolve, reject) => {
+      const failures: string[] = [];
+      const sockets: Socket[] = [];
+      let done = false;
+      const timer = this.host.clock.setTimer(() => {
+        if (done) return;
+        done = true;
+        for (const s of sockets) s.destroy();
+        reject(new UnreachableError(key, `no endpoint answered within ${this.#handshakeTimeout} ms (${list.map(formatEndpoint).join(', ')})`));
+      }, this.#handshakeTimeout);
+      for (const endpoint of list) {
+        const socket = endpoint.kind === 'unix' ? netConnect(endpoint.path) : netConnect(endpoint.port, endpoint.host);
+        sockets.push(socket);
+        socket.once('connect', () => {
+          if (done) return void socket.destroy();
+          done = true;
+          this.host.clock.clearTimer(timer);
+          socket.removeAllListeners('error');
+          for (const s of sockets) if (s !== socket) s.destroy();
+          resolve({ socket, endpoint });
+        });
+        socket.once('error', (error) => {
+          failures.push(`${formatEndpoint(endpoint)}: ${error.message}`);
+          if (done || failures.length < list.length) return;
+          done = true;
+          this.host.clock.clearTimer(timer);
+          reject(new UnreachableError(key, `cannot connect (${failures.join('; ')})`));
+        });
+      }
+    });
+  }
+
+  #hello(): { machineId: string; processId: number; threadId: number } {
+    return { machineId: this.host.machineId, processId: this.host.processId, threadId: this.host.threadId };
+  }
+
+  #socketLink(socket: Socket, peer: string): SocketLink {
+    return new SocketLink(socket, peer, this.#maxFrame === undefined ? {} : { maxFrame: this.#maxFrame });
+  }
+
+  #portLink(port: MessagePort, thread: number): PortLink {
+    return new PortLink(port, `port:${this.host.processId}/${thread}`);
+  }
+
+  /** A link another node opened: handshake, then it serves that node (and carries our calls to it if we have none). */
+  #accept(link: Link, path: Path): void {
+    if (this.#closed) return link.close();
+    const early: unknown[] = [];
+    handshake(link, this.#hello(), { timeoutMs: this.#handshakeTimeout, clock: this.host.clock, then: (m) => early.push(m) }).then(
+      (hello) => {
+        const key = nodeKey(hello);
+        const peer = new Peer(this.host, key, path);
+        const existing = this.#peers.get(key);
+        if (existing === undefined || existing.closed) this.#peers.set(key, peer);
+        this.#open.add(peer);
+        peer.attach(link, early);
+      },
+      (error: Error) => this.host.warn(`refused a connection on ${link.peer}: ${error.message}`),
+    );
+  }
+
+  /** Stops listening and closes every connection; calls waiting on them fail as unreachable. */
+  close(): void {
+    this.#closed = true;
+    this.#listeners.close();
+    if (this.#broker.onPort !== null) this.#broker.onPort = null;
+    for (const peer of [...this.#open]) peer.close(new UnreachableError(peer.key, 'the node closed the link: it is stopping'));
+    this.#peers.clear();
+  }
+}

@@ -1,0 +1,153 @@
+import { isAbnormal, type Actor, type ExitReason } from './actor.js';
+import type { Address } from './address.js';
+import { NoSuchServiceError } from './errors.js';
+import type { Found, NodeCore } from './node-core.js';
+import type { CallOptions, HandleTarget, Subscription } from './remote.js';
+import { RemoteActor, type Path, type Peer } from './routing/peer.js';
+
+/** Where a handle's calls go now, and by which path (`routeOf(handle)`). */
+export interface Route {
+  readonly service: string;
+  readonly address: string;
+  readonly path: Path;
+}
+
+/**
+ * A handle's way to one service, wherever it lives. In this thread a call goes straight into
+ * the service's mailbox; elsewhere it goes on the connection to the service's node, kept here
+ * so the hot path does no look-up. The service is watched: when it stops (a supervisor restarts
+ * services as new actors, possibly in a new process), the next call finds the name again,
+ * waiting within its timeout for the name to come back after a crash.
+ */
+export class ServiceTarget implements HandleTarget {
+  #actor: Actor | null = null;
+  #remote: RemoteActor | null = null;
+  #address!: Address;
+  #peer: Peer | null = null;
+  /** The remote service stopped (or its node went away): find the name again before the next call. */
+  #stale = false;
+  #exit: ExitReason | undefined;
+  #unwatch: () => void = () => {};
+
+  constructor(
+    private readonly core: NodeCore,
+    readonly name: string,
+    found: Found,
+    private readonly timeout: number,
+    private readonly signal: AbortSignal | undefined,
+    /** The actor that made the handle: its subscriptions end when it stops. */
+    private readonly owner: Actor | undefined,
+  ) {
+    this.#use(found);
+  }
+
+  get route(): Route {
+    return { service: this.name, address: this.#address.text, path: this.core.router.pathTo(this.#address) };
+  }
+
+  #use(found: Found): void {
+    this.#unwatch();
+    this.#address = found.address;
+    this.#actor = found.actor;
+    this.#stale = false;
+    this.#exit = undefined;
+    if (found.actor !== null) {
+      this.#remote = null;
+      this.#peer = null;
+      this.#unwatch = () => {};
+      return;
+    }
+    this.#remote = new RemoteActor(found.address.text, this.name);
+    this.#peer = this.core.router.peerFor(found.address);
+    this.#unwatch = this.core.monitorRemote(found.address, (reason) => {
+      this.#stale = true;
+      this.#exit = reason;
+    });
+  }
+
+  #peerNow(): Peer {
+    let peer = this.#peer!;
+    if (peer.closed) peer = this.#peer = this.core.router.peerFor(this.#address);
+    return peer;
+  }
+
+  call(method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+    const timeout = options?.timeout ?? this.timeout;
+    const signal = options?.signal ?? this.signal;
+    const actor = this.#actor;
+    if (actor !== null) {
+      if (actor.alive) return this.core.callActor(actor, method, args, timeout, signal);
+    } else if (!this.#stale) {
+      return this.core.callVia(this.#peerNow(), this.#remote!, method, args, timeout, signal);
+    }
+    return this.#live(timeout).then(() => this.call(method, args, options));
+  }
+
+  post(method: string, args: unknown[]): void {
+    const actor = this.#actor;
+    if (actor !== null) {
+      if (actor.alive) return this.core.post(actor, method, args);
+    } else if (!this.#stale) {
+      this.core.postVia(this.#peerNow(), this.#remote!, method, args);
+      return;
+    }
+    this.#live(this.timeout).then(
+      () => this.post(method, args),
+      (error: unknown) => this.core.warn(`post to ${this.name}.${method} dropped`, error),
+    );
+  }
+
+  /**
+   * Finds the service again. If it crashed, its supervisor is likely restarting it: wait (up to
+   * the timeout) for the name to be ready again rather than fail in the gap.
+   */
+  async #live(timeout: number): Promise<void> {
+    const exit = this.#actor !== null ? this.#actor.exitReason : this.#exit;
+    try {
+      return this.#use(await this.core.find(this.name, timeout));
+    } catch (error) {
+      if (!(error instanceof NoSuchServiceError) || !isAbnormal(exit ?? 'normal')) throw error;
+      if (!(await this.core.directory.whenReady(this.name, timeout))) throw error;
+      return this.#use(await this.core.find(this.name, timeout));
+    }
+  }
+
+  async subscribe(member: string, listener: (value: unknown) => void): Promise<Subscription> {
+    let live = true;
+    let settle: (reason: string) => void = () => {};
+    const ended = new Promise<string>((resolve) => (settle = resolve));
+    const end = (reason: string): void => {
+      if (!live) return;
+      live = false;
+      settle(reason);
+    };
+    const deliver = (value: unknown): void => {
+      if (live) listener(value);
+    };
+    // Sent now when the service is known live, so a subscribe keeps its place in program order
+    // with the calls made after it.
+    if (this.#actor !== null ? !this.#actor.alive : this.#stale) await this.#live(this.timeout);
+    let unsubscribe: () => void;
+    const actor = this.#actor;
+    if (actor !== null) {
+      const id = await this.core.callActor(actor, '@subscribe', [member, deliver, end], this.timeout);
+      unsubscribe = () => {
+        if (actor.alive) this.core.post(actor, '@unsubscribe', [member, id]);
+      };
+    } else {
+      const peer = this.#peerNow();
+      const remote = this.#remote!;
+      const sub = await this.core.subscribeVia(peer, remote, member, deliver, end, this.timeout);
+      unsubscribe = () => peer.unsubscribe(remote.address, sub);
+    }
+    let forget = (): void => {};
+    const off = (): void => {
+      if (!live) return;
+      end('unsubscribed');
+      unsubscribe();
+    };
+    if (this.owner) forget = this.owner.onExit(off);
+    void ended.then(() => forget());
+    return { off, ended };
+  }
+}

@@ -238,6 +238,13 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return this.router.endpoints.filter((e) => e.startsWith('tcp:')).map((e) => e.replace(/:\d+$/, ':0'));
   }
 
+  /** Links our `local` actor with an actor of another node: each side watches the other. */
+  linkRemote(local: Actor, other: Address): void {
+    const peer = this.router.peerFor(other);
+    this.linkFromPeer(peer, local, other.text);
+    peer.link(other.text, local.address.text);
+  }
+
   linkFromPeer(peer: Peer, target: Actor, from: string): void {
     const cancel = peer.monitor(from, target.address.text, (reason) => {
       if (isAbnormal(reason)) target.crash(new LinkedExitError(from, reason));
@@ -311,6 +318,12 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
 
   subscribeAddress(address: Address, member: string, deliver: (value: unknown) => void, end: (reason: string) => void, timeoutMs: number): Promise<number> {
     return this.subscribeVia(this.router.peerFor(address), new RemoteActor(address.text, undefined), member, deliver, end, timeoutMs);
+  }
+
+  postAddress(address: Address, method: string, args: unknown[]): void {
+    const local = this.actorAt(address);
+    if (local !== undefined) this.post(local, method, args);
+    else if (address.localityOf(this.self) !== 'same-thread') this.router.peerFor(address).post(address.text, this.self.text, method, args);
   }
 
   /** Death watch on an actor of another node (or of this one); returns the canceller. */

@@ -69,6 +69,10 @@ export class Node {
   get threadId(): number {
     return this.#core.threadId;
   }
+  /** Where this node can be reached: `port:` (threads of this process), `unix:`, `tcp:`. */
+  get endpoints(): string[] {
+    return this.#core.router.endpoints;
+  }
   /** Default call timeout in milliseconds. */
   get callTimeout(): number {
     return this.#core.callTimeout;
@@ -142,25 +146,31 @@ export class Node {
   }
 
   /**
-   * Death watch: `watcher` runs once when the actor at `target` stops, with the reason; at once
-   * (reason `noproc`) if it is not running. Returns a function that cancels the watch.
+   * Death watch on an actor wherever it lives: `watcher` runs once when it stops, with the
+   * reason; at once (`noproc`) if it is not running; with `noconnection` if the link to its node
+   * is lost. Returns a function that cancels the watch.
    */
   monitor(target: ActorRef | Address | string, watcher: (down: Down) => void): () => void {
     const address = this.#address(target);
-    const actor = this.#core.actorAt(address);
-    if (actor === undefined) {
-      queueMicrotask(() => watcher({ address, name: undefined, reason: 'noproc' }));
-      return () => {};
-    }
-    return actor.monitor(watcher);
+    const local = this.#core.actorAt(address);
+    if (local !== undefined) return local.monitor(watcher);
+    return this.#core.monitorRemote(address, (reason) => watcher({ address, name: undefined, reason }));
   }
 
-  /** Links two actors: when either stops abnormally, the other crashes too (and is restarted by its supervisor). */
+  /**
+   * Links two actors, at least one of them in this thread: when either stops abnormally (or the
+   * link to the other's node is lost), the other crashes too and is restarted by its supervisor.
+   */
   link(a: ActorRef | Address | string, b: ActorRef | Address | string): void {
-    const x = this.#core.actorAt(this.#address(a));
-    const y = this.#core.actorAt(this.#address(b));
-    if (!x || !y) throw new InvalidArgumentError('link', `${x ? this.#address(b).text : this.#address(a).text} is not running`);
-    x.link(y);
+    const [aa, bb] = [this.#address(a), this.#address(b)];
+    const x = this.#core.actorAt(aa);
+    const y = this.#core.actorAt(bb);
+    if (x && y) return x.link(y);
+    const local = x ?? y;
+    const other = x ? bb : aa;
+    if (!local) throw new InvalidArgumentError('link', `neither ${aa.text} nor ${bb.text} is running in this thread`);
+    if (other.localityOf(local.address) === 'same-thread') throw new InvalidArgumentError('link', `${other.text} is not running`);
+    this.#core.linkRemote(local, other);
   }
 
   #address(target: ActorRef | Address | string): Address {

@@ -9,6 +9,7 @@ export interface DirectoryHost {
   readonly clock: Clock;
   callActor(actor: Actor, method: string, args: unknown[], timeoutMs: number): Promise<unknown>;
   callAddress(address: Address, method: string, args: unknown[], timeoutMs: number): Promise<unknown>;
+  postAddress(address: Address, method: string, args: unknown[]): void;
   subscribeAddress(address: Address, member: string, deliver: (value: unknown) => void, end: (reason: string) => void, timeoutMs: number): Promise<unknown>;
   infoFor(actor: Actor, name: string): Registration;
   warn(message: string, error?: unknown): void;
@@ -152,11 +153,9 @@ export class DirectoryClient {
     if (held === undefined) return;
     this.#held.delete(actor);
     const directory = this.#now();
-    if (directory !== null && directory.text === held.directory) {
-      this.host.callAddress(directory, 'unregister', [held.id], 5000).catch((error: unknown) => {
-        this.host.warn(`could not unregister '${held.name}'`, error);
-      });
-    }
+    // A post: a node that stops does not wait for the answers (the directory also forgets a
+    // node whose link drops).
+    if (directory !== null && directory.text === held.directory) this.host.postAddress(directory, 'unregister', [held.id]);
   }
 
   async lookup(name: string, timeoutMs: number): Promise<ServiceInfo> {

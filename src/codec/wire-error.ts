@@ -37,10 +37,9 @@ export function fromWire(wire: unknown, target: CallTarget): Error {
   if (w.code === ErrorCode.ServiceError) return new ServiceError(target, name, message, w.data);
   const cls = CLASSES.get(name);
   if (cls !== undefined && cls.name !== 'ServiceError') {
-    // Built without its constructor (whose arguments differ per class), then given its fields.
-    const error = Object.create(cls.prototype) as QiactError & Record<string, unknown>;
-    Error.captureStackTrace(error, fromWire);
-    Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true });
+    // A real Error of that class, built without its constructor (whose arguments differ per
+    // class), then given its fields.
+    const error = Reflect.construct(Error, [message], cls) as QiactError & Record<string, unknown>;
     Object.defineProperty(error, 'name', { value: name, enumerable: true });
     Object.assign(error, typeof w.data === 'object' && w.data !== null ? w.data : {});
     Object.defineProperty(error, 'code', { value: w.code ?? ErrorCode.ServiceError, enumerable: true });

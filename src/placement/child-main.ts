@@ -23,13 +23,20 @@ const onControl = (fn: (m: ToChild) => void): void => {
 let node: Node | undefined;
 let leaving = false;
 
+/**
+ * Stops the node, then lets the thread or process end on its own once its links have sent what
+ * they hold (process.exit at once could cut off a last reply); a deadline makes sure it ends.
+ */
 async function leave(code: number): Promise<void> {
   if (leaving) return;
   leaving = true;
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 2000).unref();
   try {
     await node?.stop();
   } finally {
-    process.exit(code);
+    if (isMainThread) process.disconnect?.();
+    else parentPort!.close();
   }
 }
 

@@ -119,6 +119,17 @@ export class Peer implements CallLink {
     else this.#closedBy(reason);
   }
 
+  /**
+   * Closes the link cleanly, after what is queued has been sent (replies included); calls
+   * still waiting here fail with `reason`. For a node that stops.
+   */
+  stop(reason: Error): void {
+    if (this.#closed) return;
+    this.closeReason = reason;
+    if (this.#link !== null) this.#link.close();
+    else this.#closedBy(reason);
+  }
+
   // ---- sending ----
 
   #send(message: Message): boolean {
@@ -361,6 +372,7 @@ export class Peer implements CallLink {
   // ---- closing ----
 
   #unreachable(): UnreachableError {
+    if (this.closeReason instanceof UnreachableError) return this.closeReason;
     const why = this.closeReason ? this.closeReason.message : 'the link closed';
     return new UnreachableError(this.key, why, this.closeReason ? { cause: this.closeReason } : undefined);
   }
@@ -368,7 +380,8 @@ export class Peer implements CallLink {
   #closedBy(reason: Error | undefined): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.closeReason = reason;
+    this.closeReason ??= reason;
+    reason = this.closeReason;
     this.#queue = null;
     this.host.peerClosed(this, reason);
     const error = this.#unreachable();

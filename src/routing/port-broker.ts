@@ -4,7 +4,7 @@ import { isMainThread, MessageChannel, threadId, workerData, type MessagePort } 
 type BrokerMessage =
   | { op: 'hello'; threadId: number }
   | { op: 'adopt'; port: MessagePort }
-  | { op: 'connect'; from: number; to: number; port: MessagePort };
+  | { op: 'connect'; from: number; to: number; node: string; port: MessagePort };
 
 /** How long an introduction waits for a thread that has not said hello yet. */
 const WAIT_FOR_THREAD_MS = 10_000;
@@ -25,8 +25,8 @@ export class PortBroker {
   readonly #waiting = new Map<number, BrokerMessage[]>();
   /** Worker: its port to the hub; null in a thread qiact did not start. */
   readonly #hub: MessagePort | null = null;
-  /** The node of this thread takes the ports of threads that connect to it. */
-  onPort: ((port: MessagePort, from: number) => void) | null = null;
+  /** The nodes of this thread (usually one; tests run several) take the ports of threads that connect to them. */
+  readonly #nodes = new Map<string, (port: MessagePort, from: number) => void>();
 
   constructor() {
     if (isMainThread) return;
@@ -51,10 +51,19 @@ export class PortBroker {
     return port2;
   }
 
-  /** One end of a new channel to thread `to`; the other end is on its way there. */
-  connect(to: number): MessagePort {
+  /** Node `key` of this thread takes the ports other threads open to it. */
+  serve(key: string, onPort: (port: MessagePort, from: number) => void): void {
+    this.#nodes.set(key, onPort);
+  }
+
+  unserve(key: string): void {
+    this.#nodes.delete(key);
+  }
+
+  /** One end of a new channel to node `node` in thread `to`; the other end is on its way there. */
+  connect(to: number, node: string): MessagePort {
     const { port1, port2 } = new MessageChannel();
-    const m: BrokerMessage = { op: 'connect', from: threadId, to, port: port2 };
+    const m: BrokerMessage = { op: 'connect', from: threadId, to, node, port: port2 };
     if (this.#hub === null) this.#route(m);
     else this.#hub.postMessage(m, [port2]);
     return port1;
@@ -101,8 +110,10 @@ export class PortBroker {
 
   #arrived(m: BrokerMessage): void {
     if (m.op !== 'connect') return;
-    if (this.onPort === null) m.port.close();
-    else this.onPort(m.port, m.from);
+    const onPort = this.#nodes.get(m.node);
+    // No such node (it stopped): closing the port fails the caller's handshake at once.
+    if (onPort === undefined) m.port.close();
+    else onPort(m.port, m.from);
   }
 }
 

@@ -63,8 +63,8 @@ export class Router {
     this.#self = new Address(host.machineId, host.processId, host.threadId, 0 as ActorId);
     this.#handshakeTimeout = options.handshakeTimeout ?? 10_000;
     this.#maxFrame = options.maxFrame;
-    this.#listeners = new Listeners((socket, endpoint) => this.#accept(this.#socketLink(socket, `${endpoint.kind}:accepted`), endpoint.kind));
-    if (this.#broker.available) this.#broker.onPort = (port, from) => this.#accept(this.#portLink(port, from), 'port');
+    this.#listeners = new Listeners((socket, endpoint) => this.#accept(this.#socketLink(socket, `${formatEndpoint(endpoint)} (accepted)`), endpoint.kind));
+    if (this.#broker.available) this.#broker.serve(nodeKey(this.#self), (port, from) => this.#accept(this.#portLink(port, from), 'port'));
   }
 
   /** Where this node can be reached: `port:` (threads of this process), `unix:`, then any `tcp:`. */
@@ -159,7 +159,7 @@ export class Router {
   async #dial(peer: Peer, address: Address, locality: Locality): Promise<{ link: Link; early: unknown[] }> {
     let link: Link;
     if (peer.path === 'port') {
-      link = this.#portLink(this.#broker.connect(address.threadId), address.threadId);
+      link = this.#portLink(this.#broker.connect(address.threadId, peer.key), address.threadId);
     } else {
       const known = this.#known.get(peer.key) ?? [];
       const list = candidates(locality, known);
@@ -247,8 +247,8 @@ export class Router {
   close(): void {
     this.#closed = true;
     this.#listeners.close();
-    if (this.#broker.onPort !== null) this.#broker.onPort = null;
-    for (const peer of [...this.#open]) peer.close(new UnreachableError(peer.key, 'the node closed the link: it is stopping'));
+    this.#broker.unserve(nodeKey(this.#self));
+    for (const peer of [...this.#open]) peer.stop(new UnreachableError(peer.key, 'this node stopped'));
     this.#peers.clear();
   }
 }

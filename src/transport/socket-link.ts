@@ -84,11 +84,12 @@ export class SocketLink implements Link {
     this.socket.uncork();
   };
 
+  /** With a reason (a broken rule) the socket is dropped at once; a clean close sends what is queued first. */
   close(reason?: Error): void {
     if (!this.#open) return;
     this.#open = false;
     if (reason) this.socket.destroy();
-    else this.socket.end();
+    else this.socket.end(); // end() flushes corked writes
     this.#settle(reason);
   }
 }

@@ -1,0 +1,140 @@
+import test from 'ava';
+import {
+  CallTimeoutError,
+  ChildStartError,
+  NoSuchMethodError,
+  ServiceError,
+  UnreachableError,
+  routeOf,
+  start,
+  type Down,
+} from '../src/index.js';
+import { Counter, MODULE } from './fixtures/services.js';
+import { otherMachine } from './_support/machines.js';
+import { Collector, deferred, within } from './_support/wait.js';
+import { watchAdded } from './_support/workers.js';
+
+test('a service in a worker thread is called by name like a local one, over a MessagePort', async (t) => {
+  const node = await start({ machineId: 'loc-worker' });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'counter', in: 'worker', module: MODULE });
+  const counter = await node.service<Counter>('counter');
+  t.is(routeOf(counter).path, 'port');
+  const where = await counter.where();
+  t.is(where.pid, process.pid, 'same process');
+  t.not(where.threadId, node.threadId, 'another thread');
+  const seen = new Collector<number>();
+  const sub = await counter.changed.connect(seen.push);
+  t.is(await counter.add(2), 2);
+  t.is(await counter.add(3), 5);
+  t.deepEqual(await seen.count(2), [2, 5]);
+  sub.off();
+  t.is(await sub.ended, 'unsubscribed');
+  await counter.level.set(7);
+  t.is(await counter.level.get(), 7);
+  // Values cross by structured clone: binary data and maps arrive as they were sent.
+  t.deepEqual(await counter.echo({ bytes: new Uint8Array([1, 2, 3]), nested: [1, 'two', null] }), { bytes: new Uint8Array([1, 2, 3]), nested: [1, 'two', null] });
+});
+
+test('a service in a child process is called by name over a Unix socket; errors keep their type', async (t) => {
+  const node = await start({ machineId: 'loc-process' });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'here', module: MODULE });
+  await node.spawn(Counter, { name: 'there', in: 'process', module: MODULE });
+  const there = await node.service<Counter>('there');
+  t.is(routeOf(there).path, 'unix');
+  t.not((await there.where()).pid, process.pid);
+  t.is(await there.add(4), 4);
+  // The service in the other process calls back into this thread by name.
+  t.is(await there.ask('here', 10), 10);
+  const here = await node.service<Counter>('here');
+  t.is(routeOf(here).path, 'direct');
+  const missing = await t.throwsAsync((there as unknown as { nope(): Promise<void> }).nope(), { instanceOf: NoSuchMethodError });
+  t.like(missing?.target, { service: 'there', method: 'nope' });
+  const back = await watchAdded(node, ['there']);
+  const crashed = await t.throwsAsync(there.crash(), { instanceOf: ServiceError });
+  t.is(crashed?.remoteMessage, 'counter crashed on request');
+  await back.arrived;
+  // Last: a call that never answers holds the service's mailbox.
+  const late = await t.throwsAsync(there.hang.with({ timeout: 50 })(), { instanceOf: CallTimeoutError });
+  t.is(late?.timeoutMs, 50);
+});
+
+test('kill -9 of a child process: its pending calls fail within a second, it is restarted, registered again, and called again', async (t) => {
+  const node = await start({ machineId: 'loc-kill' });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'victim', in: 'process', module: MODULE });
+  const victim = await node.service<Counter>('victim');
+  const { pid } = await victim.where();
+  // One in the service's hands (it never answers), one queued behind it.
+  const pending = [victim.hang(), victim.add(1)];
+  const back = await watchAdded(node, ['victim']);
+  const killedAt = performance.now();
+  process.kill(pid, 'SIGKILL');
+  for (const call of pending) await t.throwsAsync(call, { instanceOf: UnreachableError });
+  const failedAfter = performance.now() - killedAt;
+  t.true(failedAfter < 1000, `pending calls failed ${failedAfter.toFixed(0)} ms after the kill`);
+  await back.arrived;
+  t.is(await victim.add(5), 5, 'a fresh instance in a new process');
+  t.not((await victim.where()).pid, pid);
+  const services = (await node.tree()).children?.find((c) => c.id === 'services');
+  t.like(services?.children?.[0], { in: 'process', restarts: 1 });
+});
+
+test('a crash in a worker is the child exit its supervisor sees: it restarts it, and handles follow', async (t) => {
+  const node = await start({ machineId: 'loc-restart' });
+  t.teardown(() => node.stop());
+  const ref = await node.spawn(Counter, { name: 'flaky', in: 'worker', module: MODULE });
+  const flaky = await node.service<Counter>('flaky');
+  const before = await flaky.where();
+  const back = await watchAdded(node, ['flaky']);
+  const down = deferred<Down>();
+  node.monitor(ref!.address, down.resolve);
+  await t.throwsAsync(flaky.crash(), { instanceOf: ServiceError });
+  t.regex(String((await within(down.promise, 'the placed child to exit')).reason), /counter crashed on request/);
+  await back.arrived;
+  t.is(await flaky.add(1), 1);
+  t.not((await flaky.where()).threadId, before.threadId);
+});
+
+test('a child that fails to start in a process reports why, as a start error', async (t) => {
+  const node = await start({ machineId: 'loc-start' });
+  t.teardown(() => node.stop());
+  const error = await t.throwsAsync(node.spawn(Counter, { name: 'broken', in: 'process', module: MODULE, export: 'FailsToStart' }), { instanceOf: ChildStartError });
+  t.regex(error!.message, /no hardware here/);
+  const missing = await t.throwsAsync(node.spawn(Counter, { name: 'nowhere', in: 'worker', module: MODULE, export: 'Nope' }), { instanceOf: ChildStartError });
+  t.regex(missing!.message, /'Nope' is not exported/);
+});
+
+test('monitors and links work across threads: a watched remote actor reports its exit reason', async (t) => {
+  const node = await start({ machineId: 'loc-watch' });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'remote', in: 'worker', module: MODULE, restart: 'temporary' });
+  const local = await node.spawn(Counter, { name: 'local', restart: 'temporary' });
+  const info = (await node.services()).find((s) => s.name === 'remote')!;
+  const down = deferred<Down>();
+  node.monitor(info.address, down.resolve);
+  const localDown = deferred<Down>();
+  node.monitor(local!.address, localDown.resolve);
+  node.link(local!.address, info.address);
+  const remote = await node.service<Counter>('remote');
+  await t.throwsAsync(remote.crash());
+  const seen = await within(down.promise, 'the remote actor to be reported down');
+  t.is(seen.address.text, info.address);
+  t.regex(String(seen.reason), /counter crashed on request/);
+  // Linked: the local partner crashed with it.
+  t.regex(String((await within(localDown.promise, 'the linked local actor to crash')).reason), /linked actor .* stopped/);
+});
+
+test('another machine (its own machine id) is reached over TCP, both ways, on one connection', async (t) => {
+  const head = await start({ machineId: 'head', listen: ['tcp:127.0.0.1:0'] });
+  t.teardown(() => head.stop());
+  await head.spawn(Counter, { name: 'head-counter' });
+  const tcp = head.endpoints.find((e) => e.startsWith('tcp:'))!;
+  await otherMachine(t, { machineId: 'arm', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'arm-counter' });
+  const arm = await head.service<Counter>('arm-counter');
+  t.is(routeOf(arm).path, 'tcp');
+  t.is((await arm.where()).machineId, 'arm');
+  t.is(await arm.add(2), 2);
+  t.is(await arm.ask('head-counter', 3), 3, 'the arm calls the head back by name');
+});

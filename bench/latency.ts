@@ -7,39 +7,37 @@
  *   npm run bench -- --json    one JSON object per row
  *   npm run bench -- --quick   fewer rounds (a smoke run)
  */
-import { Service, start, type Remote } from '../src/index.js';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { createCodec } from '../src/codec/cbor.js';
+import { encodeFrame } from '../src/codec/frames.js';
+import { routeOf, start, type Node, type Remote } from '../src/index.js';
+import { ECHO_WORKER } from './raw-echo.js';
+import { Echo, MODULE, Sink } from './services.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 3 : 15;
 const SAMPLES = quick ? 2_000 : 20_000; // sequential calls timed one by one, per round
 const THROUGHPUT_CALLS = quick ? 100_000 : 1_000_000;
+/** Across threads, processes and machines a round trip costs tens of µs: fewer samples. */
+const REMOTE_SAMPLES = quick ? 300 : 2_000;
+const REMOTE_CALLS = quick ? 20_000 : 200_000;
 const IN_FLIGHT = 100;
 const POSTS = quick ? 200_000 : 2_000_000;
 const POST_BURST = 5_000; // below the default mailbox bound (10,000)
-
-class Echo extends Service {
-  echo(x: number): number {
-    return x;
-  }
-}
-
-class Sink extends Service {
-  count = 0;
-  hit(): void {
-    this.count++;
-  }
-  total(): number {
-    return this.count;
-  }
-}
 
 const resolved = Promise.resolve();
 /**
  * The floor of an in-thread call, a call with no runtime: a new promise, one microtask hop to
  * the receiver, then the resolve and the hop back to the awaiting caller.
  */
-function floorCall(x: number): Promise<number> {
+function floorCall(x: number): Promise<unknown> {
   return new Promise((resolve) => void resolved.then(() => resolve(x)));
 }
 
@@ -73,27 +71,36 @@ function median(xs: number[]): number {
 
 interface Row {
   locality: string;
+  path: string;
   p50_us: number;
   p99_us: number;
   calls_per_s: number;
   posts_per_s: number | null;
+  floor: string;
   floor_p50_us: number;
   floor_calls_per_s: number;
   ratio: number;
 }
 
-async function direct(): Promise<Row> {
-  const node = await start({ onWarning: () => {} });
-  await node.spawn(Echo, { name: 'echo' });
-  await node.spawn(Sink, { name: 'sink' });
-  const echoService = await node.service<Echo>('echo');
-  const sink = await node.service<Sink>('sink');
-  const echo = (i: number): Promise<number> => echoService.echo(i);
+type Call = (i: number) => Promise<unknown>;
 
+/**
+ * One row: the runtime's call beside its raw floor, interleaved in rounds (floor, runtime,
+ * floor, runtime...) so that machine noise hits both; p50/p99 of sequential calls, and calls/s
+ * with IN_FLIGHT calls outstanding.
+ */
+async function measure(
+  locality: string,
+  path: string,
+  floorName: string,
+  floorCall: Call,
+  call: Call,
+  counts: { samples: number; calls: number },
+  posts?: () => Promise<number>,
+): Promise<Row> {
   // Warm both paths so the JIT has settled before the first measured round.
-  await timeEach(SAMPLES, floorCall, []);
-  await timeEach(SAMPLES, echo, []);
-
+  await timeEach(counts.samples, floorCall, []);
+  await timeEach(counts.samples, call, []);
   const floor: number[] = [];
   const runtime: number[] = [];
   const floorRates: number[] = [];
@@ -101,29 +108,116 @@ async function direct(): Promise<Row> {
   const postRates: number[] = [];
   const rateRounds = Math.max(3, Math.floor(ROUNDS / 3));
   for (let r = 0; r < ROUNDS; r++) {
-    await timeEach(SAMPLES, floorCall, floor);
-    await timeEach(SAMPLES, echo, runtime);
+    await timeEach(counts.samples, floorCall, floor);
+    await timeEach(counts.samples, call, runtime);
     if (r < rateRounds) {
-      floorRates.push(await rate(THROUGHPUT_CALLS, IN_FLIGHT, floorCall));
-      callRates.push(await rate(THROUGHPUT_CALLS, IN_FLIGHT, echo));
-      postRates.push(await postRate(sink));
+      floorRates.push(await rate(counts.calls, IN_FLIGHT, floorCall));
+      callRates.push(await rate(counts.calls, IN_FLIGHT, call));
+      if (posts) postRates.push(await posts());
     }
   }
-  await node.stop();
   floor.sort((a, b) => a - b);
   runtime.sort((a, b) => a - b);
   const p50 = pct(runtime, 0.5) * 1000;
   const floorP50 = pct(floor, 0.5) * 1000;
   return {
-    locality: 'direct (same thread)',
+    locality,
+    path,
     p50_us: round(p50),
     p99_us: round(pct(runtime, 0.99) * 1000),
     calls_per_s: Math.round(median(callRates)),
-    posts_per_s: Math.round(median(postRates)),
+    posts_per_s: posts ? Math.round(median(postRates)) : null,
+    floor: floorName,
     floor_p50_us: round(floorP50),
     floor_calls_per_s: Math.round(median(floorRates)),
     ratio: Math.round((p50 / floorP50) * 100) / 100,
   };
+}
+
+async function direct(node: Node): Promise<Row> {
+  await node.spawn(Echo, { name: 'echo' });
+  await node.spawn(Sink, { name: 'sink' });
+  const echo = await node.service<Echo>('echo');
+  const sink = await node.service<Sink>('sink');
+  const counts = { samples: SAMPLES, calls: THROUGHPUT_CALLS };
+  return measure('same thread', routeOf(echo).path, 'promise + microtask hop', floorCall, (i) => echo.echo(i), counts, () => postRate(sink));
+}
+
+/** The message every raw floor carries: a small call, as the runtime would send it. */
+function sampleCall(i: number): Record<string, unknown> {
+  return { kind: 'call', id: i, to: 'bench/1/1/3', from: 'bench/1/0/0', method: 'echo', args: [i], timeout: 30000 };
+}
+
+async function worker(node: Node): Promise<Row> {
+  await node.spawn(Echo, { name: 'echo-worker', in: 'worker', module: MODULE });
+  const echo = await node.service<Echo>('echo-worker');
+  // Floor: a bare worker that posts each message back; FIFO, so replies match calls in order.
+  const bare = new Worker(ECHO_WORKER, { eval: true });
+  const waiting: ((m: unknown) => void)[] = [];
+  bare.on('message', (m) => waiting.shift()!(m));
+  const floor: Call = (i) =>
+    new Promise((resolve) => {
+      waiting.push(resolve);
+      bare.postMessage(sampleCall(i));
+    });
+  const row = await measure('other thread', routeOf(echo).path, 'bare postMessage echo', floor, (i) => echo.echo(i), { samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
+  await bare.terminate();
+  return row;
+}
+
+/** A bare socket echo in a child process; each floor call writes one framed CBOR call and waits for its bytes back. */
+async function socketFloor(kind: 'unix' | 'tcp'): Promise<{ call: Call; close(): void }> {
+  const args = kind === 'unix' ? ['unix', join(mkdtempSync(join(tmpdir(), 'qiact-bench-')), 'echo.sock')] : ['tcp'];
+  const child = fork(fileURLToPath(new URL('./raw-echo.ts', import.meta.url)), args);
+  const where = await new Promise<string | number>((resolve) => child.once('message', (m) => resolve(m as string | number)));
+  const socket: Socket = typeof where === 'number' ? connect(where, '127.0.0.1') : connect(where);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.setNoDelay(true);
+  const codec = createCodec();
+  const frameLength = encodeFrame(codec.encode(sampleCall(1_000_000))).length;
+  const waiting: (() => void)[] = [];
+  let received = 0;
+  socket.on('data', (chunk) => {
+    received += chunk.length;
+    while (received >= frameLength && waiting.length > 0) {
+      received -= frameLength;
+      waiting.shift()!();
+    }
+  });
+  const call: Call = (i) =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      socket.write(encodeFrame(codec.encode(sampleCall(1_000_000 + (i % 1000)))));
+    });
+  return {
+    call,
+    close: () => {
+      socket.destroy();
+      child.kill();
+    },
+  };
+}
+
+async function process_(node: Node): Promise<Row> {
+  await node.spawn(Echo, { name: 'echo-process', in: 'process', module: MODULE });
+  const echo = await node.service<Echo>('echo-process');
+  const floor = await socketFloor('unix');
+  const row = await measure('other process', routeOf(echo).path, 'bare Unix socket echo', floor.call, (i) => echo.echo(i), { samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
+  floor.close();
+  return row;
+}
+
+async function machine(node: Node): Promise<Row> {
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  const env = { ...process.env, QIACT_MACHINE_ID: 'bench-other-machine', QIACT_DIRECTORY: tcp, QIACT_LISTEN: 'tcp:127.0.0.1:0' };
+  const other: ChildProcess = fork(fileURLToPath(new URL('./remote-node.ts', import.meta.url)), [], { env });
+  await new Promise((resolve) => other.once('message', resolve));
+  const echo = await node.service<Echo>('echo-tcp');
+  const floor = await socketFloor('tcp');
+  const row = await measure('other machine', routeOf(echo).path, 'bare TCP loopback echo', floor.call, (i) => echo.echo(i), { samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
+  floor.close();
+  other.send('stop');
+  return row;
 }
 
 /** Posts in bursts below the mailbox bound; a call after each burst waits for it to drain. */
@@ -145,21 +239,25 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-const rows = [await direct()];
+const node = await start({ machineId: 'bench', listen: ['tcp:127.0.0.1:0'], onWarning: () => {} });
+const rows = [await direct(node), await worker(node), await process_(node), await machine(node)];
+await node.stop();
 if (json) {
   for (const r of rows) console.log(JSON.stringify(r));
 } else {
-  console.log(`qiact bench: ${ROUNDS} interleaved rounds of ${SAMPLES} timed calls; ${IN_FLIGHT} in flight for calls/s (node ${process.version})`);
+  console.log(`qiact bench: ${ROUNDS} interleaved rounds (floor, runtime) of timed calls; ${IN_FLIGHT} in flight for calls/s (node ${process.version})`);
   console.table(
     rows.map((r) => ({
       locality: r.locality,
+      path: r.path,
       'p50 µs': r.p50_us,
       'p99 µs': r.p99_us,
       'floor p50 µs': r.floor_p50_us,
       'p50 ratio': r.ratio,
       'calls/s': r.calls_per_s,
       'floor calls/s': r.floor_calls_per_s,
-      'posts/s': r.posts_per_s,
+      'posts/s': r.posts_per_s ?? '',
+      floor: r.floor,
     })),
   );
 }

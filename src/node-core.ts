@@ -427,5 +427,6 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     await this.root?.stop('shutdown');
     for (const actor of this.#actors.values()) actor.kill();
     this.router.close();
+    this.pending.close((env) => new NodeStoppedError(`${this.self.text} (call to ${env.target.target(env.method).service}.${env.method})`));
   }
 }

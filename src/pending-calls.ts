@@ -137,6 +137,20 @@ export class PendingCalls {
     if (next !== Infinity) this.#arm(next);
   }
 
+  /**
+   * The node stops: every call still pending fails with `error`, and the deadline timer goes,
+   * so nothing of the node keeps the process alive.
+   */
+  close(error: (env: Envelope) => Error): void {
+    for (const list of [this.#fresh, ...this.#lists.values()]) {
+      for (let env = list.head; env !== null; env = list.head) this.reject(env, error(env));
+    }
+    this.#lists.clear();
+    if (this.#timer !== null) this.clock.clearTimer(this.#timer);
+    this.#timer = null;
+    this.#armedAt = Infinity;
+  }
+
   #watchAbort(env: Envelope, signal: AbortSignal): void {
     if (signal.aborted) {
       this.reject(env, new CancelledError(this.targetOf(env), { cause: signal.reason }));

@@ -1,4 +1,6 @@
 import test from 'ava';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   CallTimeoutError,
   ChildStartError,
@@ -137,4 +139,14 @@ test('another machine (its own machine id) is reached over TCP, both ways, on on
   t.is((await arm.where()).machineId, 'arm');
   t.is(await arm.add(2), 2);
   t.is(await arm.ask('head-counter', 3), 3, 'the arm calls the head back by name');
+});
+
+test('a program whose node stops ends by itself at once: no timer, socket or child of qiact keeps it alive', async (t) => {
+  const child = fork(fileURLToPath(new URL('./fixtures/stop-and-exit.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const stopped = new Promise<void>((resolve) => child.once('message', () => resolve()));
+  await within(stopped, 'the program to stop its node', 20_000);
+  // Generous for a loaded machine, far below the 30 s call timeout a stray timer would hold it for.
+  t.is(await within(exited, 'the process to exit by itself after node.stop()', 5000), 0);
 });

@@ -36,7 +36,7 @@ export function isLoopback(host: string): boolean {
 
 /**
  * The endpoints worth dialling for a node at `locality`, in order of preference, as libqi
- * chooses: on this machine only local ones (Unix first, then loopback TCP); on another machine
+ * chooses: on this machine only local ones (Unix, else loopback TCP); on another machine
  * never a loopback address, unless the node advertises nothing else (then it can only be on
  * this host, as when tests give nodes of one host different machine ids).
  */
@@ -51,7 +51,8 @@ export function candidates(locality: Locality, endpoints: readonly string[]): En
   }
   const tcp = parsed.filter((e): e is Extract<Endpoint, { kind: 'tcp' }> => e.kind === 'tcp');
   if (locality === 'same-machine' || locality === 'same-process') {
-    return [...parsed.filter((e) => e.kind === 'unix'), ...tcp.filter((e) => isLoopback(e.host))];
+    const unix = parsed.filter((e) => e.kind === 'unix');
+    return unix.length > 0 ? unix : tcp.filter((e) => isLoopback(e.host));
   }
   const remote = tcp.filter((e) => !isLoopback(e.host));
   return remote.length > 0 ? remote : tcp;

@@ -22,7 +22,7 @@ export class Listeners {
   /** What the node advertises, in the order given. */
   readonly endpoints: string[] = [];
 
-  constructor(private readonly onSocket: (socket: Socket, endpoint: Endpoint) => void) {}
+  constructor(private readonly onSocket: (socket: Socket, endpoint: Endpoint, text: string) => void) {}
 
   /**
    * Listens on `unix:/path` or `tcp:host:port` (port 0 picks a free one); resolves to the
@@ -31,7 +31,8 @@ export class Listeners {
    */
   async listen(text: string, ownPath = false): Promise<string> {
     const wanted = parseEndpoint(text);
-    const server = createServer((socket) => this.onSocket(socket, wanted));
+    let boundText = text;
+    const server = createServer((socket) => this.onSocket(socket, wanted, boundText));
     if (wanted.kind === 'unix') {
       if (ownPath) removeStaleSocket(wanted.path);
       await bind(server, text, () => server.listen(wanted.path));
@@ -44,6 +45,7 @@ export class Listeners {
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : wanted.port;
     const endpoint = formatEndpoint({ kind: 'tcp', host: wanted.host, port });
+    boundText = endpoint;
     this.#servers.push(server);
     this.endpoints.push(endpoint);
     return endpoint;

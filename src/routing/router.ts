@@ -63,7 +63,7 @@ export class Router {
     this.#self = new Address(host.machineId, host.processId, host.threadId, 0 as ActorId);
     this.#handshakeTimeout = options.handshakeTimeout ?? 10_000;
     this.#maxFrame = options.maxFrame;
-    this.#listeners = new Listeners((socket, endpoint) => this.#accept(this.#socketLink(socket, `${formatEndpoint(endpoint)} (accepted)`), endpoint.kind));
+    this.#listeners = new Listeners((socket, endpoint, text) => this.#accept(this.#socketLink(socket, `${text} (accepted)`), endpoint.kind));
     if (this.#broker.available) this.#broker.serve(nodeKey(this.#self), (port, from) => this.#accept(this.#portLink(port, from), 'port'));
   }
 
@@ -239,7 +239,10 @@ export class Router {
         this.#open.add(peer);
         peer.attach(link, early);
       },
-      (error: Error) => this.host.warn(`refused a connection on ${link.peer}: ${error.message}`),
+      (error: HandshakeError) => {
+        // A peer that hung up before hello is not news (e.g. the loser of a parallel dial).
+        if (error.reason !== 'closed') this.host.warn(`refused a connection on ${link.peer}: ${error.message}`);
+      },
     );
   }
 

@@ -6,18 +6,14 @@
  *   npm run bench              table
  *   npm run bench -- --json    one JSON object per row
  *   npm run bench -- --quick   fewer rounds (a smoke run)
+ *   npm run bench -- --only unix   one row (direct, port, unix or tcp)
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { createCodec } from '../src/codec/cbor.js';
 import { encodeFrame } from '../src/codec/frames.js';
 import { routeOf, start, type Node, type Remote } from '../src/index.js';
-import { ECHO_WORKER } from './raw-echo.js';
 import { Echo, MODULE, Sink } from './services.js';
 
 const json = process.argv.includes('--json');
@@ -25,8 +21,13 @@ const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 3 : 15;
 const SAMPLES = quick ? 2_000 : 20_000; // sequential calls timed one by one, per round
 const THROUGHPUT_CALLS = quick ? 100_000 : 1_000_000;
-/** Across threads, processes and machines a round trip costs tens of µs: fewer samples. */
-const REMOTE_SAMPLES = quick ? 300 : 2_000;
+/**
+ * Across threads, processes and machines a round trip costs tens of µs, and the machine flips
+ * between a fast and a slow mode (the two ends on one core or on two): short rounds, many of
+ * them, so that floor and runtime sample both modes alike.
+ */
+const REMOTE_ROUNDS = quick ? 3 : 60;
+const REMOTE_SAMPLES = quick ? 300 : 500;
 const REMOTE_CALLS = quick ? 20_000 : 200_000;
 const IN_FLIGHT = 100;
 const POSTS = quick ? 200_000 : 2_000_000;
@@ -95,7 +96,7 @@ async function measure(
   floorName: string,
   floorCall: Call,
   call: Call,
-  counts: { samples: number; calls: number },
+  counts: { rounds: number; samples: number; calls: number },
   posts?: () => Promise<number>,
 ): Promise<Row> {
   // Warm both paths so the JIT has settled before the first measured round.
@@ -107,10 +108,11 @@ async function measure(
   const callRates: number[] = [];
   const postRates: number[] = [];
   const rateRounds = Math.max(3, Math.floor(ROUNDS / 3));
-  for (let r = 0; r < ROUNDS; r++) {
+  const rateEvery = Math.max(1, Math.floor(counts.rounds / rateRounds));
+  for (let r = 0; r < counts.rounds; r++) {
     await timeEach(counts.samples, floorCall, floor);
     await timeEach(counts.samples, call, runtime);
-    if (r < rateRounds) {
+    if (r % rateEvery === 0 && floorRates.length < rateRounds) {
       floorRates.push(await rate(counts.calls, IN_FLIGHT, floorCall));
       callRates.push(await rate(counts.calls, IN_FLIGHT, call));
       if (posts) postRates.push(await posts());
@@ -139,7 +141,7 @@ async function direct(node: Node): Promise<Row> {
   await node.spawn(Sink, { name: 'sink' });
   const echo = await node.service<Echo>('echo');
   const sink = await node.service<Sink>('sink');
-  const counts = { samples: SAMPLES, calls: THROUGHPUT_CALLS };
+  const counts = { rounds: ROUNDS, samples: SAMPLES, calls: THROUGHPUT_CALLS };
   return measure('same thread', routeOf(echo).path, 'promise + microtask hop', floorCall, (i) => echo.echo(i), counts, () => postRate(sink));
 }
 
@@ -151,25 +153,29 @@ function sampleCall(i: number): Record<string, unknown> {
 async function worker(node: Node): Promise<Row> {
   await node.spawn(Echo, { name: 'echo-worker', in: 'worker', module: MODULE });
   const echo = await node.service<Echo>('echo-worker');
-  // Floor: a bare worker that posts each message back; FIFO, so replies match calls in order.
-  const bare = new Worker(ECHO_WORKER, { eval: true });
+  // Floor: the service's own thread posts each message back on a BroadcastChannel; FIFO, so
+  // replies match calls in order.
+  const name = `qiact-bench-${process.pid}`;
+  await echo.channelEcho(name);
+  const channel = new BroadcastChannel(name);
   const waiting: ((m: unknown) => void)[] = [];
-  bare.on('message', (m) => waiting.shift()!(m));
+  channel.onmessage = (event) => waiting.shift()!((event as MessageEvent).data);
   const floor: Call = (i) =>
     new Promise((resolve) => {
       waiting.push(resolve);
-      bare.postMessage(sampleCall(i));
+      channel.postMessage(sampleCall(i));
     });
-  const row = await measure('other thread', routeOf(echo).path, 'bare postMessage echo', floor, (i) => echo.echo(i), { samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
-  await bare.terminate();
+  const row = await measure('other thread', routeOf(echo).path, 'bare BroadcastChannel echo', floor, (i) => echo.echo(i), { rounds: REMOTE_ROUNDS, samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
+  channel.close();
   return row;
 }
 
-/** A bare socket echo in a child process; each floor call writes one framed CBOR call and waits for its bytes back. */
-async function socketFloor(kind: 'unix' | 'tcp'): Promise<{ call: Call; close(): void }> {
-  const args = kind === 'unix' ? ['unix', join(mkdtempSync(join(tmpdir(), 'qiact-bench-')), 'echo.sock')] : ['tcp'];
-  const child = fork(fileURLToPath(new URL('./raw-echo.ts', import.meta.url)), args);
-  const where = await new Promise<string | number>((resolve) => child.once('message', (m) => resolve(m as string | number)));
+/**
+ * A bare socket echo in the service's own process (so floor and runtime are answered by the same
+ * process); each floor call writes one framed CBOR call and waits for its bytes back.
+ */
+async function socketFloor(echo: Remote<Echo>, kind: 'unix' | 'tcp'): Promise<{ call: Call; close(): void }> {
+  const where = await echo.rawEcho(kind);
   const socket: Socket = typeof where === 'number' ? connect(where, '127.0.0.1') : connect(where);
   await new Promise((resolve) => socket.once('connect', resolve));
   socket.setNoDelay(true);
@@ -191,18 +197,15 @@ async function socketFloor(kind: 'unix' | 'tcp'): Promise<{ call: Call; close():
     });
   return {
     call,
-    close: () => {
-      socket.destroy();
-      child.kill();
-    },
+    close: () => socket.destroy(),
   };
 }
 
 async function process_(node: Node): Promise<Row> {
   await node.spawn(Echo, { name: 'echo-process', in: 'process', module: MODULE });
   const echo = await node.service<Echo>('echo-process');
-  const floor = await socketFloor('unix');
-  const row = await measure('other process', routeOf(echo).path, 'bare Unix socket echo', floor.call, (i) => echo.echo(i), { samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
+  const floor = await socketFloor(echo, 'unix');
+  const row = await measure('other process', routeOf(echo).path, 'bare Unix socket echo', floor.call, (i) => echo.echo(i), { rounds: REMOTE_ROUNDS, samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
   floor.close();
   return row;
 }
@@ -213,8 +216,8 @@ async function machine(node: Node): Promise<Row> {
   const other: ChildProcess = fork(fileURLToPath(new URL('./remote-node.ts', import.meta.url)), [], { env });
   await new Promise((resolve) => other.once('message', resolve));
   const echo = await node.service<Echo>('echo-tcp');
-  const floor = await socketFloor('tcp');
-  const row = await measure('other machine', routeOf(echo).path, 'bare TCP loopback echo', floor.call, (i) => echo.echo(i), { samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
+  const floor = await socketFloor(echo, 'tcp');
+  const row = await measure('other machine', routeOf(echo).path, 'bare TCP loopback echo', floor.call, (i) => echo.echo(i), { rounds: REMOTE_ROUNDS, samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
   floor.close();
   other.send('stop');
   return row;
@@ -240,7 +243,16 @@ function round(x: number): number {
 }
 
 const node = await start({ machineId: 'bench', listen: ['tcp:127.0.0.1:0'], onWarning: () => {} });
-const rows = [await direct(node), await worker(node), await process_(node), await machine(node)];
+// `--only port` (or direct, unix, tcp) runs one row.
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const rowsByPath: [string, (n: Node) => Promise<Row>][] = [
+  ['direct', direct],
+  ['port', worker],
+  ['unix', process_],
+  ['tcp', machine],
+];
+const rows: Row[] = [];
+for (const [path, row] of rowsByPath) if (only === undefined || only === path) rows.push(await row(node));
 await node.stop();
 if (json) {
   for (const r of rows) console.log(JSON.stringify(r));

@@ -1,9 +1,18 @@
 /** The services the bench calls; a module of their own so that workers and processes can load them. */
 import { Service } from '../src/index.js';
+import { channelEcho, listenRawEcho } from './raw-echo.js';
 
 export class Echo extends Service {
   echo(x: number): number {
     return x;
+  }
+  /** Starts the raw floor's echo in this service's thread: see raw-echo.ts. */
+  channelEcho(name: string): void {
+    channelEcho(name);
+  }
+  /** Starts the raw floor's echo in this service's process: see raw-echo.ts. */
+  rawEcho(kind: 'unix' | 'tcp'): Promise<string | number> {
+    return listenRawEcho(kind);
   }
 }
 

@@ -316,7 +316,8 @@ export class HandshakeError extends QiactError {
     readonly peer: string,
     readonly reason: 'timeout' | 'version' | 'not-hello' | 'closed' | 'identity',
     detail: string,
+    options?: ErrorOptions,
   ) {
-    super(ErrorCode.HandshakeFailed, `handshake with ${peer} failed (${reason}): ${detail}`);
+    super(ErrorCode.HandshakeFailed, `handshake with ${peer} failed (${reason}): ${detail}`, options);
   }
 }

@@ -240,8 +240,8 @@ export class Router {
         peer.attach(link, early);
       },
       (error: HandshakeError) => {
-        // A peer that hung up before hello is not news (e.g. the loser of a parallel dial).
-        if (error.reason !== 'closed') this.host.warn(`refused a connection on ${link.peer}: ${error.message}`);
+        // A peer that hung up cleanly before hello is not news (e.g. the loser of a parallel dial).
+        if (error.reason !== 'closed' || error.cause !== undefined) this.host.warn(`refused a connection on ${link.peer}: ${error.message}`);
       },
     );
   }

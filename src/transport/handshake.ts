@@ -32,7 +32,7 @@ export function handshake(
       reject(error);
     };
     const timer = clock.setTimer(() => fail(new HandshakeError(link.peer, 'timeout', `no hello within ${timeoutMs} ms`)), timeoutMs);
-    void link.closed.then((reason) => fail(new HandshakeError(link.peer, 'closed', reason ? reason.message : 'the peer closed the link')));
+    void link.closed.then((reason) => fail(new HandshakeError(link.peer, 'closed', reason ? reason.message : 'the peer closed the link', reason ? { cause: reason } : undefined)));
     link.onMessage = (message) => {
       let hello: Hello;
       try {

@@ -17,7 +17,10 @@ Options:
 Configuration (options first, then environment, then defaults):
   QIACT_MACHINE_ID       this computer's id      default: ~/.config/qiact/machine_id (created once)
   QIACT_CALL_TIMEOUT_MS  default call timeout    default: 30000
-  QIACT_DIRECTORY        standalone directory    default: unset (embedded directory)
+  QIACT_DIRECTORY        the node whose directory to use (tcp:host:port, unix:/path)
+                                                 default: unset (embedded directory)
+  QIACT_LISTEN           extra endpoints to listen on, comma-separated (tcp:host:port)
+                                                 default: this node's own Unix socket only
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -9,6 +9,8 @@ export interface MethodDescription {
   readonly name: string;
   /** Declared parameter names, in order; a rest parameter is written `...name`. */
   readonly params: readonly string[];
+  /** Parameter and result types where the service declares them, e.g. `(by: number) => number`. */
+  readonly signature?: string;
 }
 export interface ServiceDescription {
   readonly methods: readonly MethodDescription[];

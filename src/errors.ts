@@ -98,7 +98,8 @@ export class UnreachableError extends QiactError {
   override readonly name = 'UnreachableError';
   constructor(
     readonly address: string,
-    reason: string,
+    /** Why, without the address (e.g. `cannot connect (...)`). */
+    readonly reason: string,
     options?: ErrorOptions,
   ) {
     super(ErrorCode.Unreachable, `${address} is unreachable: ${reason}`, options);

@@ -9,7 +9,7 @@ export { machineId } from './machine-id.js';
 export { ManualClock, systemClock } from './clock.js';
 export { IGNORE } from './behaviour.js';
 export { LinkedExitError } from './actor.js';
-export { routeOf } from './remote.js';
+export { routeOf, describeOf } from './remote.js';
 export { RemoteExitError } from './routing/peer.js';
 export { ChildExitError } from './placement/placed-child.js';
 export { DIRECTORY_NAME, ServiceDirectory } from '../actors/directory/directory.js';
@@ -41,7 +41,7 @@ export {
   HandshakeError,
 } from './errors.js';
 
-export type { StartOptions, SpawnOptions, ActorRef, SupervisorRef } from './node.js';
+export type { StartOptions, SpawnOptions, ActorRef, SupervisorRef, NodeInfo } from './node.js';
 export type { ActorId, Locality } from './address.js';
 export type { Clock } from './clock.js';
 export type { ExitReason, Down } from './actor.js';

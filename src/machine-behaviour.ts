@@ -1,9 +1,9 @@
 import { createActor, type Actor as XActor, type AnyStateMachine, type EventFromLogic, type SnapshotFrom, type StateValueFrom } from 'xstate';
-import type { Actor } from './actor.js';
+import type { Actor, ExitReason } from './actor.js';
 import type { Behaviour, BehaviourFactory, ServiceDescription } from './behaviour.js';
 import { NoSuchMethodError, Refusal } from './errors.js';
 import type { RemoteMethod, RemoteProperty } from './remote.js';
-import { Property } from './signal.js';
+import { Property, stoppedReason } from './signal.js';
 
 export interface MachineServiceOptions<M extends AnyStateMachine> {
   /** Service label for logs and the tree; default the machine's id. */
@@ -107,12 +107,12 @@ class MachineBehaviour<M extends AnyStateMachine> implements Behaviour {
     return { methods: this.#eventTypes().map((name) => ({ name, params: ['payload?'] })), signals: [], properties: ['state'] };
   }
 
-  terminate(): void {
-    this.#state.changed.close('service stopped');
+  terminate(reason: ExitReason): void {
+    this.#state.changed.close(stoppedReason(reason instanceof Error ? reason.message : reason));
     this.#running?.stop();
   }
 
   kill(): void {
-    this.terminate();
+    this.terminate('killed');
   }
 }

@@ -6,7 +6,7 @@ import { Address, type ActorId } from './address.js';
 import type { Behaviour, BehaviourFactory, ServiceDescription } from './behaviour.js';
 import { systemClock, type Clock } from './clock.js';
 import { Envelope, PENDING } from './envelope.js';
-import { InvalidArgumentError, NoSuchMethodError, NoSuchServiceError, NodeStoppedError, ReceiverStoppedError } from './errors.js';
+import { InvalidArgumentError, NoSuchMethodError, NoSuchServiceError, NodeStoppedError, ReceiverStoppedError, UnreachableError } from './errors.js';
 import { machineId as readMachineId } from './machine-id.js';
 import { Mailbox, type MailboxOptions } from './mailbox.js';
 import { PendingCalls } from './pending-calls.js';
@@ -17,7 +17,7 @@ import { ServiceTarget } from './service-target.js';
 import { isServiceClass, ServiceBehaviour, type ServiceContext, type ServiceHost } from './service.js';
 import { SignalQueue } from './signal.js';
 import { isSupervisorSpec, supervisor, type Child, type Startable } from './supervision/child-spec.js';
-import { SupervisorBehaviour, type SupervisorHost } from './supervision/supervisor.js';
+import { SupervisorBehaviour, type SupervisorHost, type TreeNode } from './supervision/supervisor.js';
 import { PlacedChild, type PlacementHost } from './placement/placed-child.js';
 
 export interface StartOptions {
@@ -106,7 +106,10 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     label: DIRECTORY_NAME,
     create: () =>
       new ServiceBehaviour(
-        new ServiceDirectory((self) => this.directory.attach(this.#actors.get(self.actorId)!)),
+        new ServiceDirectory(
+          (self) => this.directory.attach(this.#actors.get(self.actorId)!),
+          () => this.router.endpoints,
+        ),
         this,
       ),
   };
@@ -171,11 +174,42 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   /** Asks the node at `endpoint` where its directory is. */
   async #findDirectory(endpoint: string | undefined): Promise<{ address: string; endpoints: readonly string[] } | undefined> {
     if (endpoint === undefined || endpoint === '') return undefined;
-    const peer = await this.router.connectTo(endpoint);
-    const node = Address.parse(`${peer.key}/0`);
-    const address = (await this.callVia(peer, new RemoteActor(node.text, 'node'), '@directory', [], this.callTimeout)) as string | null;
-    if (address === null) throw new InvalidArgumentError('directory', `the node at ${endpoint} runs no directory`);
-    return { address, endpoints: [endpoint] };
+    return { address: await this.#askDirectory(await this.router.connectTo(endpoint), endpoint), endpoints: [endpoint] };
+  }
+
+  async #askDirectory(peer: Peer, where: string): Promise<string> {
+    const node = new RemoteActor(`${peer.key}/0`, 'node');
+    const address = (await this.callVia(peer, node, '@directory', [], this.callTimeout)) as string | null;
+    if (address === null) throw new InvalidArgumentError('directory', `the node at ${where} runs no directory`);
+    return address;
+  }
+
+  /**
+   * The directory this node uses went away. If its node is still connected, its supervisor is
+   * restarting it there: ask that node. Otherwise its process went away: dial its endpoints again
+   * (a new process at the same endpoints is the directory's new node).
+   */
+  async findDirectoryAgain(): Promise<Address> {
+    const known = this.#remoteDirectory!;
+    const old = Address.parse(known.address);
+    let found: string | undefined;
+    const peer = this.router.peers.get(nodeKey(old));
+    if (peer !== undefined && !peer.closed) found = await this.#askDirectory(peer, peer.key);
+    else {
+      let lastError: unknown = new UnreachableError(known.address, 'no endpoint known');
+      for (const endpoint of known.endpoints) {
+        try {
+          found = await this.#askDirectory(await this.router.connectTo(endpoint), endpoint);
+          break;
+        } catch (error) {
+          lastError = error;
+        }
+      }
+      if (found === undefined) throw lastError;
+    }
+    const address = Address.parse(found);
+    this.#remoteDirectory = { address: found, endpoints: known.endpoints };
+    return address;
   }
 
   #supervisorChild(id: string): Actor | null {
@@ -217,6 +251,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   /** Requests to the node itself (actor 0). */
   nodeRequest(method: string, _args: unknown[]): unknown {
     switch (method) {
+      case '@tree':
+        return this.tree();
       case '@directory': {
         const local = this.directory.localActor;
         return local !== null ? local.address.text : null;
@@ -224,7 +260,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
       case '@endpoints':
         return this.router.endpoints;
     }
-    throw new NoSuchMethodError({ service: `node ${this.self.text}`, method, address: this.self.text }, ['@directory', '@endpoints']);
+    throw new NoSuchMethodError({ service: `node ${this.self.text}`, method, address: this.self.text }, ['@directory', '@endpoints', '@tree']);
   }
 
   directoryWhereabouts(): { address: string; endpoints: readonly string[] } {
@@ -400,6 +436,30 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   // ---- handles ----
 
   /** Finds a service by name: where it lives, and its actor if that is in this thread. */
+  /** The node's whole supervision tree: root, directory, and everything spawned. */
+  async tree(): Promise<TreeNode> {
+    const root = this.root;
+    const alive = root !== null && root.alive;
+    return {
+      id: 'root',
+      name: undefined,
+      address: alive ? root.address.text : null,
+      type: 'supervisor',
+      restart: 'permanent',
+      in: 'thread',
+      label: 'supervisor(one_for_one)',
+      restarts: 0,
+      strategy: 'one_for_one',
+      children: alive ? ((await this.call(root, 'tree', [])) as TreeNode[]) : [],
+    };
+  }
+
+  /** Calls the node `key` (machineId/processId/threadId) itself: actor 0. */
+  callNode(key: string, method: string, timeoutMs: number): Promise<unknown> {
+    if (key === nodeKey(this.self)) return Promise.resolve(this.nodeRequest(method, []));
+    return this.callAddress(Address.parse(`${key}/0`), method, [], timeoutMs);
+  }
+
   async find(name: string, timeoutMs: number): Promise<Found> {
     if (this.stopped) throw new NodeStoppedError(this.self.text);
     const info = await this.directory.lookup(name, timeoutMs);
@@ -424,6 +484,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   async stop(): Promise<void> {
     if (this.stopped && !this.root?.alive) return;
     this.stopped = true;
+    this.directory.close();
     await this.root?.stop('shutdown');
     for (const actor of this.#actors.values()) actor.kill();
     this.router.close();

@@ -26,6 +26,18 @@ export interface SpawnOptions {
   export?: string;
 }
 
+/** A node as the directory sees it. */
+export interface NodeInfo {
+  /** `machineId/processId/threadId`. */
+  readonly node: string;
+  readonly machineId: string;
+  readonly processId: number;
+  readonly threadId: number;
+  readonly endpoints: readonly string[];
+  /** The names of the services it offers. */
+  readonly services: readonly string[];
+}
+
 /** A running actor started by the node. */
 export interface ActorRef {
   readonly id: string;
@@ -180,20 +192,32 @@ export class Node {
   }
 
   /** The node's whole supervision tree: root, directory, and everything spawned. */
-  async tree(): Promise<TreeNode> {
-    const root = this.#core.root!;
-    return {
-      id: 'root',
-      name: undefined,
-      address: root.alive ? root.address.text : null,
-      type: 'supervisor',
-      restart: 'permanent',
-      in: 'thread',
-      label: 'supervisor(one_for_one)',
-      restarts: 0,
-      strategy: 'one_for_one',
-      children: root.alive ? ((await this.#core.call(root, 'tree', [])) as TreeNode[]) : [],
-    };
+  tree(): Promise<TreeNode> {
+    return this.#core.tree();
+  }
+
+  /**
+   * The nodes the directory knows of (every node that offers a service, and the directory's
+   * own), with their endpoints and service names.
+   */
+  async nodes(): Promise<NodeInfo[]> {
+    const byKey = new Map<string, { machineId: string; processId: number; threadId: number; endpoints: readonly string[]; services: string[] }>();
+    for (const s of await this.services()) {
+      const address = Address.parse(s.address);
+      const key = `${address.machineId}/${address.processId}/${address.threadId}`;
+      let node = byKey.get(key);
+      if (node === undefined) {
+        byKey.set(key, (node = { machineId: address.machineId, processId: address.processId, threadId: address.threadId, endpoints: s.endpoints, services: [] }));
+        this.#core.router.learn(key, s.endpoints);
+      }
+      node.services.push(s.name);
+    }
+    return [...byKey].map(([node, info]) => ({ node, ...info }));
+  }
+
+  /** The supervision tree of another node (a `node` key from `nodes()`), or of this one. */
+  async treeOf(node: string): Promise<TreeNode> {
+    return (await this.#core.callNode(node, '@tree', this.#core.callTimeout)) as TreeNode;
   }
 
   /** Stops everything in reverse start order (services first, the directory last). */

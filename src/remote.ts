@@ -74,12 +74,20 @@ export interface HandleTarget {
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const ROUTE = Symbol('qiact.route');
+const DESCRIPTION = Symbol('qiact.description');
 
 /**
  * Where a handle's calls go now and by which path: `direct` (same thread), `port` (another
  * thread, MessagePort), `unix` (another process), `tcp` (another machine). For tests, the CLI
  * and debugging.
  */
+/** What the service said of itself when the handle was made: methods, signals, properties. */
+export function describeOf(handle: object): ServiceDescription {
+  const description = (handle as { [DESCRIPTION]?: ServiceDescription })[DESCRIPTION];
+  if (description === undefined) throw new InvalidArgumentError('handle', 'is not a service handle from node.service()');
+  return description;
+}
+
 export function routeOf(handle: object): Route {
   const route = (handle as { [ROUTE]?: Route })[ROUTE];
   if (route === undefined) throw new InvalidArgumentError('handle', 'is not a service handle from node.service()');
@@ -136,5 +144,6 @@ export function makeHandle<T>(target: HandleTarget, description: ServiceDescript
   }
   Object.defineProperty(handle, Symbol.toStringTag, { value: `Remote<${target.name}>` });
   Object.defineProperty(handle, ROUTE, { get: () => target.route });
+  Object.defineProperty(handle, DESCRIPTION, { value: description });
   return Object.freeze(handle) as Remote<T>;
 }

@@ -4,6 +4,11 @@ import { NoSuchServiceError } from './errors.js';
 import type { Found, NodeCore } from './node-core.js';
 import type { CallOptions, HandleTarget, Subscription } from './remote.js';
 import { RemoteActor, type Path, type Peer } from './routing/peer.js';
+import { endedForGood } from './signal.js';
+
+/** Backoff of a subscription being made again after its service crashed or its link dropped. */
+const RESUBSCRIBE_FIRST_MS = 50;
+const RESUBSCRIBE_MAX_MS = 2000;
 
 /** Where a handle's calls go now, and by which path (`routeOf(handle)`). */
 export interface Route {
@@ -28,6 +33,7 @@ export class ServiceTarget implements HandleTarget {
   #stale = false;
   #exit: ExitReason | undefined;
   #unwatch: () => void = () => {};
+  #onStale: (() => void)[] = [];
 
   constructor(
     private readonly core: NodeCore,
@@ -62,7 +68,16 @@ export class ServiceTarget implements HandleTarget {
     this.#unwatch = this.core.monitorRemote(found.address, (reason) => {
       this.#stale = true;
       this.#exit = reason;
+      for (const wake of this.#onStale.splice(0)) wake();
     });
+  }
+
+  /** Resolves once the service this handle points at now is known to have stopped. */
+  #gone(): Promise<void> {
+    const actor = this.#actor;
+    if (actor !== null) return new Promise((resolve) => actor.monitor(() => resolve()));
+    if (this.#stale) return Promise.resolve();
+    return new Promise((resolve) => this.#onStale.push(resolve));
   }
 
   #peerNow(): Peer {
@@ -112,11 +127,16 @@ export class ServiceTarget implements HandleTarget {
     }
   }
 
+  /**
+   * Subscribes to a signal or property. The subscription outlives its service's crashes and
+   * lost links: it is made again, with backoff, once the service is back. It ends only when
+   * unsubscribed, when the service stops cleanly, or when this node stops.
+   */
   async subscribe(member: string, listener: (value: unknown) => void): Promise<Subscription> {
     let live = true;
     let settle: (reason: string) => void = () => {};
     const ended = new Promise<string>((resolve) => (settle = resolve));
-    const end = (reason: string): void => {
+    const finish = (reason: string): void => {
       if (!live) return;
       live = false;
       settle(reason);
@@ -124,26 +144,53 @@ export class ServiceTarget implements HandleTarget {
     const deliver = (value: unknown): void => {
       if (live) listener(value);
     };
-    // Sent now when the service is known live, so a subscribe keeps its place in program order
-    // with the calls made after it.
-    if (this.#actor !== null ? !this.#actor.alive : this.#stale) await this.#live(this.timeout);
-    let unsubscribe: () => void;
-    const actor = this.#actor;
-    if (actor !== null) {
-      const id = await this.core.callActor(actor, '@subscribe', [member, deliver, end], this.timeout);
-      unsubscribe = () => {
-        if (actor.alive) this.core.post(actor, '@unsubscribe', [member, id]);
+    let unsubscribe: () => void = () => {};
+    let generation = 0;
+    const open = async (): Promise<void> => {
+      const mine = ++generation;
+      // One `end` per opening: a late end from an earlier opening must not end this one.
+      const end = (reason: string): void => {
+        if (mine !== generation || !live) return;
+        if (endedForGood(reason) || this.core.stopped) finish(reason);
+        else void reopen(reason);
       };
-    } else {
-      const peer = this.#peerNow();
-      const remote = this.#remote!;
-      const sub = await this.core.subscribeVia(peer, remote, member, deliver, end, this.timeout);
-      unsubscribe = () => peer.unsubscribe(remote.address, sub);
-    }
+      // Sent now when the service is known live, so a subscribe keeps its place in program
+      // order with the calls made after it.
+      if (this.#actor !== null ? !this.#actor.alive : this.#stale) await this.#live(this.timeout);
+      const actor = this.#actor;
+      if (actor !== null) {
+        const id = await this.core.callActor(actor, '@subscribe', [member, deliver, end], this.timeout);
+        unsubscribe = () => {
+          if (actor.alive) this.core.post(actor, '@unsubscribe', [member, id]);
+        };
+      } else {
+        const peer = this.#peerNow();
+        const remote = this.#remote!;
+        const sub = await this.core.subscribeVia(peer, remote, member, deliver, end, this.timeout);
+        unsubscribe = () => peer.unsubscribe(remote.address, sub);
+      }
+      if (!live) unsubscribe();
+    };
+    const reopen = async (why: string): Promise<void> => {
+      // The service ends its subscriptions as it stops: wait until it has, then find it again.
+      await this.#gone();
+      let delay = RESUBSCRIBE_FIRST_MS;
+      while (live && !this.core.stopped) {
+        try {
+          return await open();
+        } catch {
+          if (this.core.stopped) return finish(why);
+          await new Promise<void>((resolve) => this.core.clock.setTimer(resolve, delay));
+          delay = Math.min(delay * 2, RESUBSCRIBE_MAX_MS);
+        }
+      }
+      finish(why);
+    };
+    await open();
     let forget = (): void => {};
     const off = (): void => {
       if (!live) return;
-      end('unsubscribed');
+      finish('unsubscribed');
       unsubscribe();
     };
     if (this.owner) forget = this.owner.onExit(off);

@@ -3,7 +3,7 @@ import type { Address } from './address.js';
 import type { Behaviour, BehaviourFactory, MethodDescription, ServiceDescription } from './behaviour.js';
 import { BadArgumentsError, InvalidArgumentError, NoSuchMethodError } from './errors.js';
 import type { CallOptions, Remote } from './remote.js';
-import { Property, Signal, type SignalSink } from './signal.js';
+import { Property, Signal, stoppedReason, type SignalSink } from './signal.js';
 
 /** What a running service can reach: itself and the rest of the system. */
 export interface ServiceContext {
@@ -42,6 +42,12 @@ const contexts = new WeakMap<Service, ServiceContext>();
  * refuse a call without crashing, throw a `Refusal`; any other error also crashes the service.
  */
 export abstract class Service {
+  /**
+   * Optional types of the methods, for `@describe` and `qiact info` (TypeScript's types are gone
+   * at run time): `static override signatures = { add: '(by: number) => number' }`.
+   */
+  static signatures?: Readonly<Record<string, string>>;
+
   /** This service's place in the system; available from `onStart` on. */
   protected get context(): ServiceContext {
     const ctx = contexts.get(this);
@@ -79,6 +85,15 @@ interface MethodEntry {
 const LIFECYCLE = new Set(['constructor', 'onStart', 'onStop']);
 const methodTables = new WeakMap<ServiceClass, Map<string, MethodEntry>>();
 
+/**
+ * Types a service declares for introspection (TypeScript's types are gone at run time):
+ * `static signatures = { add: '(by: number) => number' }`.
+ */
+function signaturesOf(cls: ServiceClass): Record<string, unknown> {
+  const declared: unknown = (cls as unknown as typeof Service).signatures;
+  return typeof declared === 'object' && declared !== null ? (declared as Record<string, unknown>) : {};
+}
+
 /** The methods of a service class, with their arity, read once per class. */
 function methodsOf(cls: ServiceClass): Map<string, MethodEntry> {
   let table = methodTables.get(cls);
@@ -92,7 +107,9 @@ function methodsOf(cls: ServiceClass): Map<string, MethodEntry> {
       const fn = d.value as (...args: unknown[]) => unknown;
       const params = parameterNames(fn);
       const rest = params.some((p) => p.startsWith('...'));
-      table.set(name, { fn, max: rest ? Infinity : params.length, description: { name, params } });
+      const signature = signaturesOf(cls)[name];
+      const description = typeof signature === 'string' ? { name, params, signature } : { name, params };
+      table.set(name, { fn, max: rest ? Infinity : params.length, description });
     }
   }
   methodTables.set(cls, table);
@@ -228,8 +245,8 @@ export class ServiceBehaviour implements Behaviour {
 
   #close(reason: ExitReason): void {
     const text = reason instanceof Error ? reason.message : reason;
-    for (const s of this.#signals.values()) s.close(`service stopped (${text})`);
-    for (const p of this.#properties.values()) p.changed.close(`service stopped (${text})`);
+    for (const s of this.#signals.values()) s.close(stoppedReason(text));
+    for (const p of this.#properties.values()) p.changed.close(stoppedReason(text));
   }
 }
 

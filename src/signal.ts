@@ -47,7 +47,7 @@ export class Signal<T = void> {
     return gone !== undefined;
   }
 
-  /** Ends every subscription: the service stopped. */
+  /** Ends every subscription: the service stopped (`reason` from `stoppedReason`). */
   close(reason: string): void {
     const subs = this.#subscribers;
     this.#subscribers = [];
@@ -118,4 +118,24 @@ export class SignalQueue implements SignalSink {
       item = item.next;
     }
   };
+}
+
+/** Why a subscription ended because its service stopped, as subscribers are told. */
+export function stoppedReason(exit: string): string {
+  return `service stopped (${exit})`;
+}
+
+/** Why a subscription ended because the link to its service's node was lost. */
+export function unreachableReason(message: string): string {
+  return `unreachable: ${message}`;
+}
+
+/**
+ * Whether a subscription that ended for `reason` ended for good: unsubscribed, or its service
+ * stopped cleanly. A crash or a lost link is an interruption: the service is likely coming back.
+ */
+export function endedForGood(reason: string): boolean {
+  if (reason.startsWith('unreachable: ')) return false;
+  if (reason.startsWith('service stopped (')) return reason === stoppedReason('normal') || reason === stoppedReason('shutdown');
+  return true;
 }

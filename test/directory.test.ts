@@ -14,6 +14,8 @@ import {
 } from '../src/index.js';
 import { Collector, deferred, within } from './_support/wait.js';
 import { watchAdded, worker, type TestWorker } from './_support/workers.js';
+import { otherMachine } from './_support/machines.js';
+import type { Counter } from './fixtures/services.js';
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const warnings: string[] = [];
@@ -67,6 +69,9 @@ test('registration is refused for bad names and bad info', async (t) => {
   await t.throwsAsync(node.spawn(worker('x', log), { name: 'a'.repeat(257) }), { instanceOf: InvalidChildSpecError });
   await t.throwsAsync(directory.register({ name: 'two words', machineId: 'm', processId: 1, endpoints: [], address: 'm/1/0/9' }), { instanceOf: InvalidArgumentError });
   await t.throwsAsync(directory.register(null as never), { instanceOf: InvalidArgumentError });
+  const huge = await t.throwsAsync(directory.register({ name: 'x'.repeat(1_000_000), machineId: 'm', processId: 1, endpoints: [], address: 'm/1/0/9' }), { instanceOf: InvalidArgumentError });
+  t.true(huge.message.length < 300, 'an absurd name is cut short in the error');
+  t.regex(huge.message, /\(1000000 characters\)/);
   await t.throwsAsync(directory.ready(999), { instanceOf: InvalidArgumentError, message: /no service has id 999/ });
   await t.throwsAsync(directory.updateInfo(1, { endpoints: 'tcp://x' as never }), { instanceOf: InvalidArgumentError });
 });
@@ -118,4 +123,35 @@ test('when the directory restarts, live services register again on their own; re
     sub.off();
   }
   t.is(await (await node.service<TestWorker>('head')).ping(), 'head');
+});
+
+test("another node's services come back on their own when the directory it uses restarts; a serviceAdded subscription resumes", async (t) => {
+  const { node, directory, log } = await setup(t);
+  const added = new Collector<ServiceEvent>();
+  await directory.serviceAdded.connect(added.push);
+  const { child } = await otherMachine(t, { machineId: 'dir-test', directory: node.endpoints.find((e) => e.startsWith('unix:'))!, listen: '', service: 'arm' });
+  const registeredAgain = deferred();
+  child.on('message', (m) => /registered 1 of 1 service\(s\) again/.test((m as { warning?: string }).warning ?? '') && registeredAgain.resolve());
+  t.deepEqual((await added.count(1)).map((e) => e.name), ['arm']);
+  const arm = await node.service<Counter>('arm');
+
+  // Crash the directory (through a link with a victim); its supervisor restarts it.
+  await node.spawn(worker('victim', log), { name: 'victim' });
+  const dirAddress = (await directory.lookup(DIRECTORY_NAME)).address;
+  const dirDown = deferred<Down>();
+  node.monitor(dirAddress, dirDown.resolve);
+  node.link((await directory.lookup('victim')).address, dirAddress);
+  await t.throwsAsync((await node.service<TestWorker>('victim')).crash());
+  await within(dirDown.promise, 'the directory to crash');
+  t.is(await arm.add(1), 1, 'a resolved handle does not need the directory');
+
+  // The other node registers 'arm' again with the new directory, on its own.
+  await within(registeredAgain.promise, "the other node to register 'arm' again", 15_000);
+  t.true((await directory.list()).some((s) => s.name === 'arm'));
+  t.not((await directory.lookup(DIRECTORY_NAME)).address, dirAddress, 'the same handle reaches the new directory');
+  // The subscription made before the restart hears services added after it.
+  const seen = added.values.length;
+  await node.spawn(worker('late', log), { name: 'late' });
+  while (!added.values.slice(seen).some((e) => e.name === 'late')) await added.count(added.values.length + 1, "serviceAdded for 'late'");
+  t.is(await (await node.service<Counter>('arm')).add(1), 2);
 });

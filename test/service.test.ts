@@ -51,11 +51,19 @@ test('a property can be read, written and watched; watchers hear only real chang
   t.deepEqual(await changes.count(2), [50, 40]);
 });
 
-test('a subscription ends when the service stops, with the reason', async (t) => {
-  const { battery } = await setup(t);
-  const sub = await battery.low.connect(() => {});
+test('a subscription outlives a crash of its service, and ends with the reason when the service stops cleanly', async (t) => {
+  const node = await start({ machineId: 'service-test', onWarning: () => {} });
+  t.teardown(() => node.stop());
+  const ref = await node.spawn(Battery, { name: 'battery' });
+  const battery = await node.service<Battery>('battery');
+  const lows = new Collector<number>();
+  const sub = await battery.low.connect(lows.push);
   await t.throwsAsync(battery.crash());
-  t.regex(await within(sub.ended, 'the subscription to end'), /service stopped \(cell failure\)/);
+  // The supervisor restarted it (level back to 100); the same subscription hears the new one.
+  await battery.drain(85);
+  t.deepEqual(await lows.count(1), [15]);
+  await ref!.stop();
+  t.is(await within(sub.ended, 'the subscription to end'), 'service stopped (shutdown)');
 });
 
 test('a subscriber that throws is reported and does not disturb the service or others', async (t) => {

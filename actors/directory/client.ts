@@ -1,4 +1,4 @@
-import type { Actor } from '../../src/actor.js';
+import { reasonText, type Actor, type ExitReason } from '../../src/actor.js';
 import type { Address } from '../../src/address.js';
 import type { Clock } from '../../src/clock.js';
 import { UnreachableError } from '../../src/errors.js';
@@ -11,9 +11,17 @@ export interface DirectoryHost {
   callAddress(address: Address, method: string, args: unknown[], timeoutMs: number): Promise<unknown>;
   postAddress(address: Address, method: string, args: unknown[]): void;
   subscribeAddress(address: Address, member: string, deliver: (value: unknown) => void, end: (reason: string) => void, timeoutMs: number): Promise<unknown>;
+  monitorRemote(address: Address, watcher: (reason: ExitReason) => void): () => void;
   infoFor(actor: Actor, name: string): Registration;
   warn(message: string, error?: unknown): void;
+  /** Finds another node's directory again after it went away (restarted, or its process did). */
+  findDirectoryAgain(): Promise<Address>;
+  readonly stopped: boolean;
 }
+
+/** How long to wait between two searches for a directory that went away. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2000;
 
 interface Held {
   readonly name: string;
@@ -25,10 +33,11 @@ interface Held {
 
 /**
  * A node's side of the directory, which is either embedded in this node or another node's. It
- * remembers which of the node's actors it registered, so that when the embedded directory
- * restarts (and so forgets everything) the services still alive are registered again without
- * user code doing anything. Look-ups made while the directory is down wait for it to come back,
- * up to their timeout.
+ * remembers which of the node's actors it registered, so that when the directory restarts (and
+ * so forgets everything) the services still alive are registered again without user code doing
+ * anything. Another node's directory is watched: when it goes away (its actor restarted, or its
+ * whole process died), the client looks for it again at the same endpoints, with backoff, until
+ * it is back. Look-ups made while the directory is down wait for it, up to their timeout.
  */
 export class DirectoryClient {
   /** The embedded directory actor, when this node runs one. */
@@ -39,6 +48,9 @@ export class DirectoryClient {
   readonly #held = new Map<Actor, Held>();
   readonly #awaitingName = new Map<string, Set<() => void>>();
   #watchingAdded: Promise<void> | null = null;
+  #unwatchRemote: () => void = () => {};
+  /** The wait before the next search, cut short when the node stops. */
+  #retry: { timer: unknown; resolve: () => void } | null = null;
 
   constructor(private readonly host: DirectoryHost) {}
 
@@ -47,23 +59,72 @@ export class DirectoryClient {
     return this.#local?.alive ? this.#local : null;
   }
 
-  /** Use another node's directory (this node runs none). */
+  /** Use another node's directory (this node runs none); called again each time it is found anew. */
   useRemote(address: Address): void {
     this.#remote = address;
+    this.#unwatchRemote();
+    this.#unwatchRemote = this.host.monitorRemote(address, (reason) => this.#remoteLost(address, reason));
+    this.#use(address);
   }
 
   /** The embedded directory actor (re)started: use it, and register again everything still alive. */
   attach(directory: Actor): void {
     this.#local = directory;
+    this.#use(directory.address);
+  }
+
+  #use(directory: Address): void {
     this.#watchingAdded = null;
     for (const wake of this.#waiting.splice(0)) wake();
+    const again: Promise<boolean>[] = [];
     for (const [actor, held] of this.#held) {
-      if (!actor.alive) continue;
-      void this.#registerAgain(directory.address, actor, held);
+      if (actor.alive && held.directory !== directory.text) again.push(this.#registerAgain(directory, actor, held));
+    }
+    this.#announce(DIRECTORY_NAME);
+    if (again.length > 0) {
+      void Promise.all(again).then((done) => {
+        const n = done.filter(Boolean).length;
+        this.host.warn(`registered ${n} of ${again.length} service(s) again with the directory ${directory.text}`);
+      });
     }
   }
 
-  async #registerAgain(directory: Address, actor: Actor, held: Held): Promise<void> {
+  #remoteLost(address: Address, reason: ExitReason): void {
+    if (this.#remote !== address || this.host.stopped) return;
+    this.#remote = null;
+    this.#watchingAdded = null;
+    this.host.warn(`the directory ${address.text} went away (${reasonText(reason)}); looking for it again`);
+    void this.#findAgain();
+  }
+
+  async #findAgain(): Promise<void> {
+    let delay = RETRY_FIRST_MS;
+    while (!this.host.stopped) {
+      try {
+        const address = await this.host.findDirectoryAgain();
+        if (!this.host.stopped) this.useRemote(address);
+        return;
+      } catch {
+        await new Promise<void>((resolve) => {
+          this.#retry = { timer: this.host.clock.setTimer(resolve, delay), resolve };
+        });
+        this.#retry = null;
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  /** The node stops: stop watching and searching. */
+  close(): void {
+    this.#unwatchRemote();
+    if (this.#retry !== null) {
+      this.host.clock.clearTimer(this.#retry.timer);
+      this.#retry.resolve();
+    }
+  }
+
+  async #registerAgain(directory: Address, actor: Actor, held: Held): Promise<boolean> {
+    held.directory = null;
     try {
       held.id = (await this.host.callAddress(directory, 'register', [this.host.infoFor(actor, held.name)], 5000)) as number;
       held.directory = directory.text;
@@ -71,8 +132,10 @@ export class DirectoryClient {
         await this.host.callAddress(directory, 'ready', [held.id], 5000);
         this.#announce(held.name);
       }
+      return true;
     } catch (error) {
       this.host.warn(`could not register '${held.name}' again with the restarted directory`, error);
+      return false;
     }
   }
 

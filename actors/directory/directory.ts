@@ -44,16 +44,24 @@ export class ServiceDirectory extends Service {
   readonly serviceRemoved = this.signal<ServiceEvent>();
   readonly #byId = new Map<number, Entry>();
   readonly #byName = new Map<string, number>();
+  /** Service ids by node (`machineId/processId/threadId`): a dead node is purged without a scan. */
+  readonly #byNode = new Map<string, Set<number>>();
   #nextId = 1;
 
-  /** `started` is told the directory's own address once it runs (the node attaches to it). */
-  constructor(private readonly started?: (self: Address) => void) {
+  /**
+   * `started` is told the directory's own address once it runs (the node attaches to it);
+   * `endpoints` are its node's, listed with the directory's own entry.
+   */
+  constructor(
+    private readonly started?: (self: Address) => void,
+    private readonly endpoints: () => readonly string[] = () => [],
+  ) {
     super();
   }
 
   override onStart(): void {
     const self = this.context.self;
-    const id = this.#add({ name: DIRECTORY_NAME, machineId: self.machineId, processId: self.processId, endpoints: [], address: self.text });
+    const id = this.#add({ name: DIRECTORY_NAME, machineId: self.machineId, processId: self.processId, endpoints: this.endpoints(), address: self.text });
     this.#byId.get(id)!.ready = true;
     this.started?.(self);
   }
@@ -61,7 +69,7 @@ export class ServiceDirectory extends Service {
   /** Reserves a name and returns the new service's id; the service is visible once `ready`. */
   register(info: Registration): number {
     if (typeof info !== 'object' || info === null) throw new InvalidArgumentError('service info', 'must be an object');
-    if (!isServiceName(info.name)) throw new InvalidArgumentError('service name', `'${String(info.name)}' must be 1-256 characters without spaces or '/'`);
+    if (!isServiceName(info.name)) throw new InvalidArgumentError('service name', `${shown(info.name)} must be 1-256 characters without spaces or '/'`);
     if (typeof info.address !== 'string') throw new InvalidArgumentError('service address', 'must be the address text of the service actor');
     const holder = this.#byName.get(info.name);
     if (holder !== undefined) throw new NameTakenError(info.name, this.#byId.get(holder)!.info.address);
@@ -77,6 +85,10 @@ export class ServiceDirectory extends Service {
       ready: false,
     });
     this.#byName.set(info.name, serviceId);
+    const node = nodeOf(info.address);
+    let ids = this.#byNode.get(node);
+    if (ids === undefined) this.#byNode.set(node, (ids = new Set()));
+    ids.add(serviceId);
     return serviceId;
   }
 
@@ -91,6 +103,10 @@ export class ServiceDirectory extends Service {
     const entry = this.#entry(serviceId);
     this.#byId.delete(serviceId);
     this.#byName.delete(entry.info.name);
+    const node = nodeOf(entry.info.address);
+    const ids = this.#byNode.get(node);
+    ids?.delete(serviceId);
+    if (ids?.size === 0) this.#byNode.delete(node);
     if (entry.ready) this.serviceRemoved.emit({ serviceId, name: entry.info.name });
   }
 
@@ -113,10 +129,9 @@ export class ServiceDirectory extends Service {
    */
   removeNode(node: string): number {
     if (typeof node !== 'string') throw new InvalidArgumentError('node', 'must be machineId/processId/threadId');
-    const prefix = `${node}/`;
     let removed = 0;
-    for (const [serviceId, entry] of [...this.#byId]) {
-      if (!entry.info.address.startsWith(prefix) || entry.info.name === DIRECTORY_NAME) continue;
+    for (const serviceId of [...(this.#byNode.get(node) ?? [])]) {
+      if (this.#byId.get(serviceId)?.info.name === DIRECTORY_NAME) continue;
       this.unregister(serviceId);
       removed++;
     }
@@ -135,4 +150,15 @@ export class ServiceDirectory extends Service {
     if (entry === undefined) throw new InvalidArgumentError('serviceId', `no service has id ${String(serviceId)}`);
     return entry;
   }
+}
+
+/** The node part of an address text: everything before the actor id. */
+function nodeOf(address: string): string {
+  return address.slice(0, address.lastIndexOf('/'));
+}
+
+/** A bad value for an error message, cut short: a megabyte of name must not become a megabyte of log. */
+function shown(value: unknown): string {
+  const text = typeof value === 'string' ? value : String(value);
+  return text.length <= 64 ? `'${text}'` : `'${text.slice(0, 40)}…' (${text.length} characters)`;
 }

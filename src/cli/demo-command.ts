@@ -2,18 +2,8 @@ import { Battery, motion, robotTree, TextToSpeech } from '../demo.js';
 import type { MachineRemote } from '../machine-behaviour.js';
 import { start } from '../node.js';
 import { ServiceError } from '../errors.js';
-import type { TreeNode } from '../supervision/supervisor.js';
+import { formatTree } from './format.js';
 import { DIRECTORY_NAME, type ServiceDirectory, type ServiceEvent } from '../../actors/directory/directory.js';
-
-/** Prints a supervision tree, one child a line. */
-export function formatTree(node: TreeNode, indent = ''): string[] {
-  const what = node.type === 'supervisor' ? node.label : `${node.label}${node.name ? ` as '${node.name}'` : ''}`;
-  const where = node.address ? `@ ${node.address}` : '(not running)';
-  const restarts = node.restarts ? `, restarted ${node.restarts}x` : '';
-  const lines = [`${indent}${node.id}: ${what} ${where}${restarts}`];
-  for (const child of node.children ?? []) lines.push(...formatTree(child, `${indent}  `));
-  return lines;
-}
 
 /** The embedded demo: an in-process directory, a robot service tree, calls through it. */
 export async function runDemo(print: (line: string) => void): Promise<number> {

@@ -1,57 +1,121 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
+import { Command, CommanderError, Option } from 'commander';
+import { runBench } from './bench-command.js';
 import { runDemo } from './demo-command.js';
+import { runDirectory } from './directory-command.js';
+import { listServices, serviceInfo, trees } from './inspect-commands.js';
+import { call, get, post, set, watch } from './member-commands.js';
+import { runModule } from './run-command.js';
+import { DEFAULT_DIRECTORY, UsageError, type RobotOptions } from './session.js';
 
-const HELP = `qiact — an actor runtime for robot software
+const print = (line: string): void => void process.stdout.write(`${line}\n`);
+const warn = (line: string): void => void process.stderr.write(`${line}\n`);
 
-Usage: qiact [command] [options]
-
-Commands:
-  demo          run the embedded demo robot (default): an in-process directory, a
-                supervised service tree (battery, motion, tts), calls, a signal,
-                a crash and its restart
-
-Options:
-  -h, --help    print this help
-
+const CONFIGURATION = `
 Configuration (options first, then environment, then defaults):
   QIACT_MACHINE_ID       this computer's id      default: ~/.config/qiact/machine_id (created once)
   QIACT_CALL_TIMEOUT_MS  default call timeout    default: 30000
   QIACT_DIRECTORY        the node whose directory to use (tcp:host:port, unix:/path)
-                                                 default: unset (embedded directory)
+                         default: unset (a node embeds its directory; commands use ${DEFAULT_DIRECTORY})
   QIACT_LISTEN           extra endpoints to listen on, comma-separated (tcp:host:port)
-                                                 default: this node's own Unix socket only
+                         default: this node's own Unix socket only
+
+Exit codes: 0 success, 1 failure (unreachable directory, no such service, timeout, service error),
+2 a mistake in the command line (unknown command, bad JSON argument).
 `;
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const command = positionals[0] ?? 'demo';
-  if (command === 'demo') return runDemo((line) => console.log(line));
-  process.stderr.write(`qiact: unknown command '${command}' (see qiact --help)\n`);
-  return 2;
+/** Options of every command that talks to a running robot. */
+function robot(command: Command): Command {
+  return command
+    .option('-d, --directory <url>', `the robot's directory (default: $QIACT_DIRECTORY, else ${DEFAULT_DIRECTORY})`)
+    .option('--json', 'machine-readable output (one JSON value per line)')
+    .option('-t, --timeout <ms>', 'call timeout in milliseconds (default: $QIACT_CALL_TIMEOUT_MS, else 30000)')
+    .option('-v, --verbose', 'print runtime warnings on stderr');
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function program(exit: (code: number) => void): Command {
+  const qiact = new Command('qiact')
+    .description('qiact: an actor runtime for robot software; drive a running robot from the shell')
+    .addHelpText('after', CONFIGURATION)
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s), outputError: (s) => warn(`qiact: ${s.replace(/^error: /, '').trimEnd()} (see qiact --help)`) });
+  const done = (code: Promise<number>): Promise<void> => code.then(exit);
+
+  qiact
+    .command('demo')
+    .description('run the embedded demo robot: an in-process directory, a supervised service tree, calls, a signal, a crash and its restart')
+    .action(() => done(runDemo(print)));
+  qiact
+    .command('directory')
+    .description('run the robot\'s ServiceDirectory (TCP 127.0.0.1:9559 and an owner-only Unix socket) until Ctrl-C')
+    .addOption(new Option('-l, --listen <endpoint>', 'listen here instead (repeatable; tcp:0.0.0.0:9559 to accept other machines)').argParser(collect))
+    .option('-v, --verbose', 'print runtime warnings on stderr')
+    .action((o: { listen?: string[] }) => done(runDirectory(o, print, warn)));
+  robot(qiact.command('run').argument('<module>', 'a module exporting Service classes, fromMachine(...) services, or a default supervisor spec'))
+    .description('start a node hosting the services a module exports, until Ctrl-C')
+    .addOption(new Option('-l, --listen <endpoint>', 'also listen here (repeatable), e.g. tcp:192.168.1.10:0').argParser(collect))
+    .action((module: string, o: RobotOptions & { listen?: string[] }) => done(runModule(module, o, print, warn)));
+  robot(qiact.command('ls'))
+    .description('list the services: id, name, machine, process, endpoints')
+    .action((o: RobotOptions) => done(listServices(o, print, warn)));
+  robot(qiact.command('info').argument('<service>'))
+    .description("a service's entry and what it offers: methods (with declared types), signals, properties")
+    .action((name: string, o: RobotOptions) => done(serviceInfo(name, o, print, warn)));
+  robot(qiact.command('call').argument('<service.method>').argument('[args...]', 'arguments, each one JSON value'))
+    .description('call a method and print its result')
+    .action((target: string, args: string[], o: RobotOptions) => done(call(target, args, o, print, warn)));
+  robot(qiact.command('post').argument('<service.method>').argument('[args...]', 'arguments, each one JSON value'))
+    .description('send a method call without waiting for a result')
+    .action((target: string, args: string[], o: RobotOptions) => done(post(target, args, o, print, warn)));
+  robot(qiact.command('get').argument('<service.property>'))
+    .description("print a property's value")
+    .action((target: string, o: RobotOptions) => done(get(target, o, print, warn)));
+  robot(qiact.command('set').argument('<service.property>').argument('<value>', 'one JSON value'))
+    .description('set a property')
+    .action((target: string, value: string, o: RobotOptions) => done(set(target, value, o, print, warn)));
+  robot(qiact.command('watch').argument('<service.signal>', 'a signal or a property'))
+    .description('print each value of a signal as it arrives, until Ctrl-C')
+    .action((target: string, o: RobotOptions) => done(watch(target, o, print, warn)));
+  robot(qiact.command('tree'))
+    .description('the supervision trees of every node, with where each child lives and its restarts')
+    .action((o: RobotOptions) => done(trees(o, print, warn)));
+  qiact
+    .command('bench')
+    .description('run the latency bench (from a clone); options go to the bench: --quick, --json, --only <path>')
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[args...]')
+    .action((args: string[]) => done(runBench(args)));
+  return qiact;
 }
 
 let finished = false;
+const finish = (code: number): void => {
+  finished = true;
+  process.exitCode = code;
+};
+
 // If the event loop empties while a command still waits, it would never finish: say so, fail.
 process.on('beforeExit', () => {
   if (finished) return;
   finished = true;
-  process.stderr.write('qiact: the command stopped before finishing (it waited for something that can no longer happen)\n');
+  warn('qiact: the command stopped before finishing (it waited for something that can no longer happen)');
   process.exitCode = 1;
 });
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    finished = true;
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    finished = true;
-    process.stderr.write(`qiact: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+// Bare `qiact` runs the demo, as `npm start` does.
+const argv = process.argv.length > 2 ? process.argv : [...process.argv, 'demo'];
+program(finish)
+  .parseAsync(argv)
+  .catch((error: unknown) => {
+    if (error instanceof CommanderError) return finish(error.exitCode === 0 ? 0 : 2);
+    if (error instanceof UsageError) {
+      warn(`qiact: ${error.message}`);
+      return finish(2);
+    }
+    warn(`qiact: ${error instanceof Error ? error.message : String(error)}`);
+    finish(1);
+  });

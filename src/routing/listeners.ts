@@ -1,5 +1,5 @@
 import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
@@ -27,14 +27,15 @@ export class Listeners {
   /**
    * Listens on `unix:/path` or `tcp:host:port` (port 0 picks a free one); resolves to the
    * endpoint as bound. `ownPath`: the Unix path is this node's own (its pid is in the name), so
-   * a socket file found there was left by a dead process and is replaced.
+   * a socket file found there was left by a dead process and is replaced. A socket file at a
+   * path given by the user is replaced only if nothing answers on it (its node was killed).
    */
   async listen(text: string, ownPath = false): Promise<string> {
     const wanted = parseEndpoint(text);
     let boundText = text;
     const server = createServer((socket) => this.onSocket(socket, wanted, boundText));
     if (wanted.kind === 'unix') {
-      if (ownPath) removeStaleSocket(wanted.path);
+      if (ownPath || !(await answers(wanted.path))) removeStaleSocket(wanted.path);
       await bind(server, text, () => server.listen(wanted.path));
       chmodSync(wanted.path, 0o600);
       this.#servers.push(server);
@@ -63,6 +64,18 @@ function bind(server: Server, endpoint: string, listen: () => void): Promise<voi
     server.once('error', (error) => reject(new InvalidArgumentError('listen', `cannot listen on ${endpoint}: ${error.message}`)));
     server.once('listening', () => resolve());
     listen();
+  });
+}
+
+/** Whether a live process accepts connections on the Unix socket at `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
   });
 }
 

@@ -1,3 +1,4 @@
+import { unreachableReason } from '../signal.js';
 import { reasonText, type Actor, type ExitReason } from '../actor.js';
 import { fromWire, toWire } from '../codec/wire-error.js';
 import { Envelope, PENDING, type CallLink, type Destination } from '../envelope.js';
@@ -308,11 +309,11 @@ export class Peer implements CallLink {
     const actor = this.host.localActor(m.to);
     if (actor === undefined) {
       if (this.host.isSelf(m.to)) {
-        try {
-          this.reply(m.id, this.host.nodeRequest(m.method, m.args));
-        } catch (error) {
-          this.fail(m.id, error);
-        }
+        // Some answers take a while (the tree asks every supervisor): settle when ready.
+        new Promise((resolve) => resolve(this.host.nodeRequest(m.method, m.args))).then(
+          (value) => this.reply(m.id, value),
+          (error: unknown) => this.fail(m.id, error),
+        );
         return;
       }
       this.fail(m.id, new ReceiverStoppedError({ service: m.to, method: m.method, address: m.to }, 'noproc'));
@@ -389,7 +390,7 @@ export class Peer implements CallLink {
     this.#calls.clear();
     const subs = [...this.#subscriptions.values()];
     this.#subscriptions.clear();
-    for (const sub of subs) sub.end(`unreachable: ${error.message}`);
+    for (const sub of subs) sub.end(unreachableReason(error.message));
     const watches = [...this.#watches.values()];
     this.#watches.clear();
     for (const watcher of watches) watcher('noconnection');

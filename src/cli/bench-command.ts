@@ -1,0 +1,28 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from './session.js';
+
+/** The folder holding package.json above this file (src/cli in a clone, dist/src/cli when built). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new UsageError('cannot find the qiact package folder');
+    dir = up;
+  }
+  return dir;
+}
+
+/** `qiact bench [args]`: runs bench/latency.ts (from a clone: the bench ships with the source). */
+export function runBench(args: readonly string[]): Promise<number> {
+  const root = packageRoot();
+  const script = join(root, 'bench', 'latency.ts');
+  if (!existsSync(script)) throw new UsageError(`the bench ships with the source tree; ${script} is not there`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import=tsx', script, ...args], { cwd: root, stdio: 'inherit' });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}

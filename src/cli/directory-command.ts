@@ -1,0 +1,26 @@
+import { socketFolder } from '../routing/listeners.js';
+import { start } from '../node.js';
+import { DEFAULT_DIRECTORY, untilInterrupted } from './session.js';
+
+export interface DirectoryOptions {
+  /** Endpoints to listen on; default the robot's TCP port on loopback. */
+  listen?: string[];
+  verbose?: boolean;
+}
+
+/**
+ * The robot's standalone ServiceDirectory: a node whose root supervisor runs the directory,
+ * listening on TCP (127.0.0.1:9559 unless told otherwise; never on every interface unless asked)
+ * and on a well-known owner-only Unix socket. Runs until interrupted.
+ */
+export async function runDirectory(options: DirectoryOptions, print: (line: string) => void, warn: (line: string) => void): Promise<number> {
+  const listen = options.listen?.length ? options.listen : [DEFAULT_DIRECTORY];
+  if (!listen.some((e) => e.startsWith('unix:'))) listen.unshift(`unix:${socketFolder()}/directory.sock`);
+  // directory: '' — this node is the directory, whatever QIACT_DIRECTORY says.
+  const node = await start({ directory: '', listen, onWarning: (message) => warn(`qiact directory: ${message}`) });
+  print(`qiact directory ${node.machineId}/${node.processId}: listening on ${node.endpoints.join(', ')}`);
+  const signal = await untilInterrupted();
+  await node.stop();
+  print(`qiact directory: stopped (${signal})`);
+  return 0;
+}

@@ -1,0 +1,52 @@
+import type { ServiceInfo } from '../../actors/directory/directory.js';
+import type { ServiceDescription } from '../behaviour.js';
+import type { TreeNode } from '../supervision/supervisor.js';
+
+/** Prints a supervision tree, one child a line, with where each child lives. */
+export function formatTree(node: TreeNode, indent = ''): string[] {
+  const what = node.type === 'supervisor' ? node.label : `${node.label}${node.name ? ` as '${node.name}'` : ''}`;
+  const where = node.address ? `@ ${node.address}` : '(not running)';
+  const placed = node.in !== 'thread' ? ` in a ${node.in}` : '';
+  const restarts = node.restarts ? `, restarted ${node.restarts}x` : '';
+  const lines = [`${indent}${node.id}: ${what} ${where}${placed}${restarts}`];
+  for (const child of node.children ?? []) lines.push(...formatTree(child, `${indent}  `));
+  return lines;
+}
+
+/** Rows of text as aligned columns. */
+export function columns(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+}
+
+export function formatServices(services: readonly ServiceInfo[]): string[] {
+  const rows = [['ID', 'NAME', 'MACHINE', 'PROCESS', 'ENDPOINTS']];
+  for (const s of services) rows.push([String(s.serviceId), s.name, s.machineId, String(s.processId), s.endpoints.join(' ') || '-']);
+  return columns(rows);
+}
+
+export function formatInfo(info: ServiceInfo, description: ServiceDescription): string[] {
+  const lines = [
+    `${info.name} (#${info.serviceId})`,
+    `  address    ${info.address}`,
+    `  machine    ${info.machineId}, process ${info.processId}`,
+    `  endpoints  ${info.endpoints.join(' ') || '-'}`,
+    '  methods',
+  ];
+  for (const m of description.methods) lines.push(`    ${m.signature !== undefined ? `${m.name}${m.signature}` : `${m.name}(${m.params.join(', ')})`}`);
+  lines.push(`  signals    ${description.signals.join(', ') || '-'}`);
+  lines.push(`  properties ${description.properties.join(', ') || '-'}`);
+  return lines;
+}
+
+/** A value as one line: JSON where it can be, with bytes and maps readable. */
+export function formatValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v instanceof Uint8Array) return `<${v.length} bytes>`;
+    if (v instanceof Map) return Object.fromEntries(v);
+    if (typeof v === 'bigint') return v.toString();
+    return v;
+  });
+}

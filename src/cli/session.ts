@@ -1,0 +1,93 @@
+import { UnreachableError } from '../errors.js';
+import { start, type Node } from '../node.js';
+import type { StartOptions } from '../node-core.js';
+
+/** Where a robot's directory listens by default, as libqi's (`qicli` uses the same). */
+export const DEFAULT_DIRECTORY_PORT = 9559;
+export const DEFAULT_DIRECTORY = `tcp:127.0.0.1:${DEFAULT_DIRECTORY_PORT}`;
+
+/** Options every command that talks to a robot takes. */
+export interface RobotOptions {
+  directory?: string;
+  json?: boolean;
+  timeout?: string;
+  verbose?: boolean;
+}
+
+/** A mistake in the command line itself: exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The directory to use: `--directory`, else QIACT_DIRECTORY, else the robot default. */
+export function directoryOf(options: RobotOptions, env: NodeJS.ProcessEnv = process.env): string {
+  return options.directory ?? (env.QIACT_DIRECTORY || DEFAULT_DIRECTORY);
+}
+
+export function timeoutOf(options: RobotOptions): number | undefined {
+  if (options.timeout === undefined) return undefined;
+  const ms = Number(options.timeout);
+  if (!Number.isInteger(ms) || ms < 1) throw new UsageError(`--timeout must be a whole number of milliseconds, not '${options.timeout}'`);
+  return ms;
+}
+
+/**
+ * A node for one command: it offers nothing, and uses the robot's directory. Runtime warnings
+ * (a link closing...) are for `--verbose` only: a command prints its result and nothing else.
+ */
+export async function joinRobot(options: RobotOptions, warn: (line: string) => void, extra: StartOptions = {}): Promise<Node> {
+  const timeout = timeoutOf(options);
+  const directory = directoryOf(options);
+  try {
+    return await start({
+      directory,
+      ...(timeout === undefined ? {} : { callTimeout: timeout }),
+      onWarning: options.verbose ? (message) => warn(`qiact: ${message}`) : () => {},
+      ...extra,
+    });
+  } catch (error) {
+    const why = error instanceof UnreachableError ? error.reason : (error as Error).message;
+    throw new Error(`cannot reach the directory at ${directory}: ${why}`, { cause: error });
+  }
+}
+
+/** Runs `fn` with a robot node, and stops the node after, whatever happens. */
+export async function withRobot<T>(options: RobotOptions, warn: (line: string) => void, fn: (node: Node) => Promise<T>): Promise<T> {
+  const node = await joinRobot(options, warn);
+  try {
+    return await fn(node);
+  } finally {
+    await node.stop();
+  }
+}
+
+/** Splits `service.member` at its last dot (service names may hold dots, members may not). */
+export function memberOf(text: string, what: string): { service: string; member: string } {
+  const dot = text.lastIndexOf('.');
+  if (dot <= 0 || dot === text.length - 1) throw new UsageError(`expected <service>.<${what}>, not '${text}'`);
+  return { service: text.slice(0, dot), member: text.slice(dot + 1) };
+}
+
+/** Each argument is one JSON value: `qiact call counter.add 2 '{"by":3}'`. */
+export function jsonArgs(args: readonly string[]): unknown[] {
+  return args.map((text, i) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new UsageError(`argument ${i + 1} is not JSON (${(error as Error).message}): ${text}  (hint: quote strings, e.g. '"hello"')`);
+    }
+  });
+}
+
+/** Resolves when the process is asked to stop (Ctrl-C, SIGTERM). */
+export function untilInterrupted(): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (signal: string): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,119 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { cliEnv, FIXTURES, qiact, running } from './_support/cli.js';
+
+interface Listed {
+  name: string;
+  machineId: string;
+  processId: number;
+  endpoints: string[];
+  address: string;
+}
+
+test('a robot from the shell: qiact directory, two qiact run nodes, ls / info / call / watch / tree, then the directory is killed and restarted and every service is back', async (t) => {
+  const env = cliEnv();
+  const directory = running(t, env, 'directory', '--listen', 'tcp:127.0.0.1:0');
+  const listening = await directory.line('stdout', /listening on/);
+  const url = /(tcp:127\.0\.0\.1:\d+)/.exec(listening)![1]!;
+  t.regex(listening, /unix:\S+\/qiact\/directory\.sock/, 'an owner-only Unix socket as well');
+  const d = ['--directory', url];
+
+  const arm = running(t, env, 'run', join(FIXTURES, 'arm.ts'), ...d);
+  const head = running(t, env, 'run', join(FIXTURES, 'head.ts'), ...d);
+  await arm.line('stdout', /hosting Arm/);
+  await head.line('stdout', /hosting the supervision tree of head\.ts/);
+
+  const ls = await qiact(env, 'ls', '--json', ...d);
+  t.is(ls.code, 0, ls.stderr);
+  const services = JSON.parse(ls.stdout) as Listed[];
+  t.deepEqual(services.map((s) => s.name).sort(), ['Arm', 'Head', 'ServiceDirectory']);
+  const armInfo = services.find((s) => s.name === 'Arm')!;
+  t.is(armInfo.processId, arm.child.pid!);
+  t.true(armInfo.endpoints.some((e) => e.startsWith('unix:')));
+  t.regex((await qiact(env, 'ls', ...d)).stdout, /^ID +NAME +MACHINE +PROCESS +ENDPOINTS\n/);
+
+  const info = JSON.parse((await qiact(env, 'info', 'Arm', '--json', ...d)).stdout) as { methods: { name: string; signature?: string }[]; signals: string[]; properties: string[] };
+  t.deepEqual(info.methods, [{ name: 'move', params: ['degrees'], signature: '(degrees: number) => number' }]);
+  t.deepEqual([info.signals, info.properties], [['moved'], ['speed']]);
+
+  t.deepEqual(await qiact(env, 'call', 'Arm.move', '10', ...d), { code: 0, stdout: '10\n', stderr: '' });
+  t.is((await qiact(env, 'call', 'Head.say', '"hello"', ...d)).stdout, '"said: hello"\n');
+
+  const moved = running(t, env, 'watch', 'Arm.moved', ...d);
+  await moved.line('stderr', /watching Arm\.moved/);
+  const added = running(t, env, 'watch', 'ServiceDirectory.serviceAdded', '--json', ...d);
+  await added.line('stderr', /watching ServiceDirectory\.serviceAdded/);
+  await qiact(env, 'call', 'Arm.move', '5', ...d);
+  t.regex(await moved.line('stdout', /Arm\.moved/), /^\d\d:\d\d:\d\d\.\d{3} Arm\.moved 15$/);
+
+  const tree = JSON.parse((await qiact(env, 'tree', '--json', ...d)).stdout) as { node: string; tree: unknown }[];
+  t.is(tree.length, 3, 'the directory node and the two run nodes');
+  const json = JSON.stringify(tree);
+  t.true(json.includes('"name":"Arm"') && json.includes('"name":"Head"') && json.includes('"name":"ServiceDirectory"'));
+  t.regex((await qiact(env, 'tree', ...d)).stdout, /head: Head as 'Head' @ \S+/);
+
+  // The directory dies. Resolved handles do not need it; new look-ups fail with one clear line.
+  directory.child.kill('SIGKILL');
+  await directory.exited;
+  const down = await qiact(env, 'ls', ...d);
+  t.is(down.code, 1);
+  t.regex(down.stderr, /^qiact: cannot reach the directory at tcp:127\.0\.0\.1:\d+: .*ECONNREFUSED.*\n$/);
+
+  // Started again on the same endpoints (the stale socket file is replaced): the nodes find it
+  // and register their services again on their own.
+  const armLines = arm.stderr.length;
+  const headLines = head.stderr.length;
+  const again = running(t, env, 'directory', '--listen', url);
+  await again.line('stdout', /listening on/);
+  await arm.line('stderr', /registered 1 of 1 service\(s\) again/, 20_000, armLines);
+  await head.line('stderr', /registered 1 of 1 service\(s\) again/, 20_000, headLines);
+  const back = JSON.parse((await qiact(env, 'ls', '--json', ...d)).stdout) as Listed[];
+  t.deepEqual(back.map((s) => s.name).sort(), ['Arm', 'Head', 'ServiceDirectory']);
+  t.is((await qiact(env, 'call', 'Arm.move', '1', ...d)).stdout, '16\n');
+  t.is((await qiact(env, 'call', 'Head.say', '"back"', ...d)).stdout, '"said: back"\n');
+
+  // The watch of the directory's serviceAdded resumed on the new directory.
+  const eye = running(t, env, 'run', join(FIXTURES, 'eye.ts'), ...d);
+  await eye.line('stdout', /hosting Eye/);
+  t.regex(await added.line('stdout', /"name":"Eye"/), /"signal":"serviceAdded"/);
+  // And the watch of Arm never stopped.
+  await qiact(env, 'call', 'Arm.move', '1', ...d);
+  await moved.line('stdout', /Arm\.moved 17$/);
+
+  t.is(await moved.stop('SIGINT'), 0, 'Ctrl-C ends a watch with exit code 0');
+});
+
+test('qiact commands fail with one clear line and a distinct exit code', async (t) => {
+  const env = cliEnv();
+  const directory = running(t, env, 'directory', '--listen', 'tcp:127.0.0.1:0');
+  const url = /(tcp:127\.0\.0\.1:\d+)/.exec(await directory.line('stdout', /listening on/))![1]!;
+  const d = ['--directory', url];
+  const arm = running(t, env, 'run', join(FIXTURES, 'arm.ts'), ...d);
+  await arm.line('stdout', /hosting Arm/);
+
+  const cases: [string[], number, RegExp][] = [
+    [['call', 'Nope.move', ...d], 1, /^qiact: no service named 'Nope'/],
+    [['call', 'Arm.fly', ...d], 1, /^qiact: .*fly.*\(available: move\)|^qiact: .*no method 'fly'/],
+    [['call', 'Arm.move', 'ten', ...d], 2, /^qiact: argument 1 is not JSON/],
+    [['call', 'Arm', ...d], 2, /^qiact: expected <service>\.<method>, not 'Arm'/],
+    [['get', 'Arm.moved', ...d], 1, /^qiact: .*property moved/],
+    [['watch', 'Arm.move', ...d], 1, /^qiact: .*signal move/],
+    [['call', 'Arm.move', '1', '--timeout', 'soon', ...d], 2, /^qiact: --timeout must be a whole number/],
+    [['ls', '--directory', 'tcp:127.0.0.1:1'], 1, /^qiact: cannot reach the directory at tcp:127\.0\.0\.1:1: /],
+    [['ls', '--directory', 'ftp:x'], 1, /^qiact: cannot reach the directory at ftp:x: /],
+    [['dance'], 2, /^qiact: unknown command 'dance'/],
+    [['run', join(FIXTURES, 'missing.ts'), ...d], 2, /^qiact: cannot load /],
+    [['run', join(FIXTURES, 'arm.ts'), ...d], 1, /^qiact: .*'Arm' failed to start: service name 'Arm' is already registered/],
+  ];
+  for (const [args, code, stderr] of cases) {
+    const r = await qiact(env, ...args);
+    t.is(r.code, code, `qiact ${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, stderr, `qiact ${args.join(' ')}`);
+    t.is(r.stderr.trimEnd().split('\n').length, 1, `one line: ${r.stderr}`);
+  }
+  // get / set round trip, and post.
+  t.is((await qiact(env, 'set', 'Arm.speed', '3', ...d)).code, 0);
+  t.is((await qiact(env, 'get', 'Arm.speed', ...d)).stdout, '3\n');
+  t.is((await qiact(env, 'post', 'Arm.move', '1', ...d)).code, 0);
+  t.is((await qiact(env, 'call', 'Arm.move', '0', ...d)).stdout, '3\n', 'the post ran before the next call');
+});

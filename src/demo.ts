@@ -6,6 +6,7 @@ import { supervisor } from './supervision/child-spec.js';
 
 /** The demo robot's battery: a level property and a `low` signal. */
 export class Battery extends Service {
+  static override signatures = { drain: '(percent: number) => number' };
   readonly level = this.property(100);
   readonly low = this.signal<number>();
   drain(percent: number): number {
@@ -65,3 +66,6 @@ export const robotTree = supervisor({
     { id: 'tts', name: 'tts', start: TextToSpeech },
   ],
 });
+
+/** `qiact run dist/src/demo.js` hosts this tree in a node of its own. */
+export default robotTree;

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliEnv, FIXTURES, qiact, running } from './_support/cli.js';
 
@@ -15,7 +16,9 @@ test('a robot from the shell: qiact directory, two qiact run nodes, ls / info / 
   const directory = running(t, env, 'directory', '--listen', 'tcp:127.0.0.1:0');
   const listening = await directory.line('stdout', /listening on/);
   const url = /(tcp:127\.0\.0\.1:\d+)/.exec(listening)![1]!;
-  t.regex(listening, /unix:\S+\/qiact\/directory\.sock/, 'an owner-only Unix socket as well');
+  const socket = /unix:(\S+\/qiact\/directory\.sock)/.exec(listening)![1]!.replace(/,$/, '');
+  t.is(statSync(socket).mode & 0o777, 0o600, 'an owner-only Unix socket as well');
+  t.notRegex(listening, /tcp:0\.0\.0\.0|tcp:\[::\]/, 'never every interface unless asked');
   const d = ['--directory', url];
 
   const arm = running(t, env, 'run', join(FIXTURES, 'arm.ts'), ...d);

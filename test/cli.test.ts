@@ -34,9 +34,18 @@ test('the demo runs a supervised robot tree, calls it, hears a signal, survives 
 
 test('--help lists commands and every configuration default; unknown commands fail with one clear line', async (t) => {
   const { stdout } = await qiact('--help');
+  for (const command of ['demo', 'directory', 'run', 'ls', 'info', 'call', 'post', 'get', 'set', 'watch', 'tree', 'bench']) t.regex(stdout, new RegExp(`^  ${command}\\b`, 'm'));
+  t.regex((await qiact('call', '--help')).stdout, /--directory <url>[\s\S]*--json[\s\S]*--timeout <ms>/);
   t.regex(stdout, /QIACT_MACHINE_ID/);
   t.regex(stdout, /QIACT_CALL_TIMEOUT_MS .* default: 30000/);
   const error = await t.throwsAsync(qiact('dance'));
   t.is((error as unknown as { code: number }).code, 2);
   t.is((error as unknown as { stderr: string }).stderr, "qiact: unknown command 'dance' (see qiact --help)\n");
+});
+
+test('qiact bench runs the bench from a clone, passing its options on', async (t) => {
+  const { stdout } = await qiact('bench', '--quick', '--only', 'direct', '--json');
+  const row = JSON.parse(stdout.trim()) as { path: string; p50_us: number; ratio: number };
+  t.is(row.path, 'direct');
+  t.true(row.p50_us > 0 && row.ratio > 0);
 });

@@ -155,3 +155,19 @@ test("another node's services come back on their own when the directory it uses 
   while (!added.values.slice(seen).some((e) => e.name === 'late')) await added.count(added.values.length + 1, "serviceAdded for 'late'");
   t.is(await (await node.service<Counter>('arm')).add(1), 2);
 });
+
+test('a flood of registrations stops at the directory bound with a typed error naming it; the directory stays up', async (t) => {
+  const { directory } = await setup(t);
+  const info = (i: number) => ({ name: `flood-${i}`, machineId: 'm', processId: 1, endpoints: [], address: `m/1/0/${i + 10}` });
+  let refused: unknown;
+  for (let i = 0; refused === undefined; i += 1000) {
+    const batch = await Promise.allSettled(Array.from({ length: 1000 }, (_, k) => directory.register(info(i + k))));
+    refused = batch.find((r) => r.status === 'rejected')?.reason;
+    if (i > 200_000) break;
+  }
+  t.true(refused instanceof InvalidArgumentError);
+  t.regex((refused as Error).message, /maximum of 100000 services/);
+  t.is((await directory.lookup(DIRECTORY_NAME)).name, DIRECTORY_NAME, 'it still answers');
+  // Entries that never became ready are not listed.
+  t.is((await directory.list()).length, 1);
+});

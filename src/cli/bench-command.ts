@@ -15,10 +15,10 @@ function packageRoot(): string {
   return dir;
 }
 
-/** `qiact bench [args]`: runs bench/latency.ts (from a clone: the bench ships with the source). */
+/** `qiact bench [args]`: runs bench/run.ts, every bench (from a clone: the bench ships with the source). */
 export function runBench(args: readonly string[]): Promise<number> {
   const root = packageRoot();
-  const script = join(root, 'bench', 'latency.ts');
+  const script = join(root, 'bench', 'run.ts');
   if (!existsSync(script)) throw new UsageError(`the bench ships with the source tree; ${script} is not there`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import=tsx', script, ...args], { cwd: root, stdio: 'inherit' });

@@ -27,6 +27,8 @@ export const ErrorCode = {
   SlowPeer: 'SLOW_PEER',
   BadMessage: 'BAD_MESSAGE',
   HandshakeFailed: 'HANDSHAKE_FAILED',
+  AuthenticationFailed: 'AUTHENTICATION_FAILED',
+  LimitExceeded: 'LIMIT_EXCEEDED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -320,5 +322,36 @@ export class HandshakeError extends QiactError {
     options?: ErrorOptions,
   ) {
     super(ErrorCode.HandshakeFailed, `handshake with ${peer} failed (${reason}): ${detail}`, options);
+  }
+}
+
+/** Why the Gateway refused a client at the door. */
+export type AuthenticationReason = 'token' | 'certificate' | 'rate-limited' | 'timeout' | 'protocol';
+
+/**
+ * The Gateway refused to let a client in: a wrong or missing token (`token`), a client
+ * certificate that is expired, revoked or from another CA (`certificate`), too many failures from
+ * that address (`rate-limited`), no authentication in time (`timeout`), or not speaking the
+ * protocol (`protocol`).
+ */
+export class AuthenticationError extends QiactError {
+  override readonly name = 'AuthenticationError';
+  constructor(
+    readonly reason: AuthenticationReason,
+    detail: string,
+  ) {
+    super(ErrorCode.AuthenticationFailed, `authentication failed (${reason}): ${detail}`);
+  }
+}
+
+/** A limit of the Gateway was reached: which one, and its value. */
+export class LimitExceededError extends QiactError {
+  override readonly name = 'LimitExceededError';
+  constructor(
+    /** e.g. `calls in flight`, `messages per second`, `connections`. */
+    readonly limit: string,
+    readonly value: number,
+  ) {
+    super(ErrorCode.LimitExceeded, `over the gateway's limit of ${value} ${limit}`);
   }
 }

@@ -13,6 +13,9 @@ export { routeOf, describeOf } from './remote.js';
 export { RemoteExitError } from './routing/peer.js';
 export { ChildExitError } from './placement/placed-child.js';
 export { DIRECTORY_NAME, ServiceDirectory } from '../actors/directory/directory.js';
+export { gateway, GatewayService, DEFAULT_GATEWAY_PORT } from '../actors/gateway/gateway.js';
+export { hashToken, newToken } from '../actors/gateway/tokens.js';
+export { connect } from './client/gateway-client.js';
 export {
   ErrorCode,
   QiactError,
@@ -39,6 +42,8 @@ export {
   BadMessageError,
   SlowPeerError,
   HandshakeError,
+  AuthenticationError,
+  LimitExceededError,
 } from './errors.js';
 
 export type { StartOptions, SpawnOptions, ActorRef, SupervisorRef, NodeInfo } from './node.js';
@@ -53,6 +58,10 @@ export type { MailboxOptions, OverflowPolicy } from './mailbox.js';
 export type { ChildSpec, SupervisorSpec, Strategy, RestartType, ShutdownPolicy, Placement, Startable } from './supervision/child-spec.js';
 export type { ChildInfo, TreeNode } from './supervision/supervisor.js';
 export type { ServiceInfo, ServiceEvent } from '../actors/directory/directory.js';
-export type { CallTarget } from './errors.js';
+export type { CallTarget, AuthenticationReason } from './errors.js';
 export type { Route } from './service-target.js';
 export type { Path } from './routing/peer.js';
+export type { GatewayOptions } from '../actors/gateway/gateway.js';
+export type { GatewayLimits } from '../actors/gateway/session.js';
+export type { PermissionTable, IdentityRules, Access } from '../actors/gateway/permissions.js';
+export type { ConnectOptions, Session } from './client/gateway-client.js';

@@ -52,25 +52,53 @@ const CHECKS: Record<FieldType, (v: unknown) => boolean> = {
 
 const DESCRIBED: Record<FieldType, string> = { uint: 'a whole number >= 0', string: 'a string', array: 'an array', object: 'a map', any: 'anything' };
 
-/** The checks of each kind, flattened once: parsing runs on every message that crosses a link. */
-const CHECKED = new Map<string, readonly (readonly [string, FieldType])[]>(
-  Object.entries(MESSAGE_FIELDS).map(([kind, fields]) => [kind, Object.entries(fields).filter(([, type]) => type !== 'any')]),
-);
+/** A guard for a message table: checks a decoded value is one of its kinds, field by field. */
+function makeParser<T>(table: Record<string, Record<string, FieldType>>): (value: unknown) => T {
+  // The checks of each kind, flattened once: parsing runs on every message that crosses a link.
+  const checked = new Map<string, readonly (readonly [string, FieldType])[]>(
+    Object.entries(table).map(([kind, fields]) => [kind, Object.entries(fields).filter(([, type]) => type !== 'any')]),
+  );
+  const known = Object.keys(table).join(', ');
+  return (value) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadMessageError('?', 'the message', 'must be a map');
+    const kind = (value as { kind?: unknown }).kind;
+    const checks = typeof kind === 'string' ? checked.get(kind) : undefined;
+    if (checks === undefined) throw new BadMessageError(String(kind), 'kind', `is unknown (known: ${known})`);
+    for (let i = 0; i < checks.length; i++) {
+      const [field, type] = checks[i]!;
+      if (!CHECKS[type]((value as Record<string, unknown>)[field])) throw new BadMessageError(kind as string, field, `must be ${DESCRIBED[type]}`);
+    }
+    return value as T;
+  };
+}
 
 /** Checks a decoded value is a protocol message; throws BadMessageError naming the kind and field. */
-export function parseMessage(value: unknown): Message {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadMessageError('?', 'the message', 'must be a map');
-  const kind = (value as { kind?: unknown }).kind;
-  const checks = typeof kind === 'string' ? CHECKED.get(kind) : undefined;
-  if (checks === undefined) {
-    throw new BadMessageError(String(kind), 'kind', `is unknown (known: ${Object.keys(MESSAGE_FIELDS).join(', ')})`);
-  }
-  for (let i = 0; i < checks.length; i++) {
-    const [field, type] = checks[i]!;
-    if (!CHECKS[type]((value as Record<string, unknown>)[field])) throw new BadMessageError(kind as string, field, `must be ${DESCRIBED[type]}`);
-  }
-  return value as Message;
-}
+export const parseMessage: (value: unknown) => Message = makeParser(MESSAGE_FIELDS);
+
+/**
+ * The messages between an outside client and the Gateway. The client authenticates first
+ * (`auth`, answered by `welcome` or `denied`); then it calls, posts and subscribes by service
+ * *name* (`to`), never by address: nothing of the robot's inside is shown to it.
+ */
+export const GATEWAY_FIELDS = {
+  auth: { version: 'uint', token: 'any' },
+  welcome: { version: 'uint', identity: 'string' },
+  denied: { reason: 'string', message: 'string' },
+  call: MESSAGE_FIELDS.call,
+  reply: MESSAGE_FIELDS.reply,
+  fail: MESSAGE_FIELDS.fail,
+  post: MESSAGE_FIELDS.post,
+  subscribe: MESSAGE_FIELDS.subscribe,
+  unsubscribe: MESSAGE_FIELDS.unsubscribe,
+  signal: MESSAGE_FIELDS.signal,
+  ended: MESSAGE_FIELDS.ended,
+} as const satisfies Record<string, Record<string, FieldType>>;
+
+export type GatewayKind = keyof typeof GATEWAY_FIELDS;
+export type GatewayMessageOf<K extends GatewayKind> = { readonly kind: K } & { readonly [F in keyof (typeof GATEWAY_FIELDS)[K]]: TypeOf<(typeof GATEWAY_FIELDS)[K][F]> };
+export type GatewayMessage = { [K in GatewayKind]: GatewayMessageOf<K> }[GatewayKind];
+
+export const parseGatewayMessage: (value: unknown) => GatewayMessage = makeParser(GATEWAY_FIELDS);
 
 /** One short line for logs: kind and its identifying fields, never the arguments. */
 export function describe(m: Message): string {

@@ -430,12 +430,12 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
       name: actor.name,
       service: <T>(name: string, options?: CallOptions) => this.handle<T>(name, options, actor),
       stop: () => void actor.stop('normal'),
+      warn: (message: string, error?: unknown) => this.warn(`${actor.label}: ${message}`, error),
     };
   }
 
   // ---- handles ----
 
-  /** Finds a service by name: where it lives, and its actor if that is in this thread. */
   /** The node's whole supervision tree: root, directory, and everything spawned. */
   async tree(): Promise<TreeNode> {
     const root = this.root;

@@ -16,6 +16,8 @@ export interface ServiceContext {
    * child is still restarted by its supervisor, a `transient` one is not).
    */
   stop(): void;
+  /** Reports something a person should know (through the node's `onWarning`; stderr by default). */
+  warn(message: string, error?: unknown): void;
 }
 
 /** Binds a service instance to its running actor; supplied by the node. */

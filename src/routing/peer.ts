@@ -8,8 +8,11 @@ import type { PendingCalls } from '../pending-calls.js';
 import { MAX_TIMEOUT_MS } from '../remote.js';
 import type { Link } from '../transport/link.js';
 
-/** How a message reaches its receiver: the router's choice, from the two addresses alone. */
-export type Path = 'direct' | 'port' | 'unix' | 'tcp';
+/**
+ * How a message reaches its receiver: the router's choice, from the two addresses alone; or,
+ * for a client outside the robot, through the Gateway.
+ */
+export type Path = 'direct' | 'port' | 'unix' | 'tcp' | 'gateway';
 
 /** What a peer needs from its node. */
 export interface PeerHost {

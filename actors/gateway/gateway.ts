@@ -1,0 +1,177 @@
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { DIRECTORY_NAME, type ServiceDirectory } from '../directory/directory.js';
+import { AuthenticationError, InvalidArgumentError } from '../../src/errors.js';
+import type { Remote } from '../../src/remote.js';
+import { Service, type ServiceClass } from '../../src/service.js';
+import { systemClock } from '../../src/clock.js';
+import { FailureLimiter } from './failures.js';
+import { Permissions, type PermissionTable } from './permissions.js';
+import { DEFAULT_LIMITS, GatewaySession, type GatewayLimits, type SessionHost } from './session.js';
+import { TokenBook } from './tokens.js';
+
+/** The Gateway's default TLS port. */
+export const DEFAULT_GATEWAY_PORT = 9443;
+
+export interface GatewayOptions {
+  /** Where outside clients connect: `tls://host:port` (port 0: any free port). */
+  readonly listen: string;
+  /** The gateway's TLS certificate and key (PEM). */
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** CA(s) whose client certificates are accepted (mutual TLS); the subject's CN is the identity. */
+  readonly ca?: string | Buffer;
+  /** Bearer tokens: identity → `hashToken(token)`. Never the tokens themselves. */
+  readonly tokens?: Readonly<Record<string, string>>;
+  /** Who may use what (default: nobody, nothing). */
+  readonly permissions: PermissionTable;
+  /** Services never reachable from outside, besides the directory. */
+  readonly internal?: readonly string[];
+  readonly limits?: Partial<GatewayLimits>;
+  /** Failed authentications from one address before it is refused at once, and over what window. */
+  readonly blockAfter?: { readonly failures: number; readonly windowMs: number };
+}
+
+function parseListen(listen: unknown): { host: string; port: number } {
+  const m = typeof listen === 'string' ? /^tls:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})$/.exec(listen) : null;
+  if (m === null || Number(m[2]) > 65535) throw new InvalidArgumentError('listen', `${JSON.stringify(listen)} must be tls://host:port`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+/**
+ * A listener left by a gateway that was killed (a brutal kill runs no onStop): the next one on
+ * the same endpoint closes it first, so a restart in the same thread can bind again.
+ */
+const listening = new Map<string, Server>();
+
+/**
+ * The Gateway: the robot's one door for clients from outside. It listens on TLS, lets in a
+ * client that proves who it is (a verified client certificate, or a bearer token), and proxies
+ * its calls, posts, signal subscriptions and property access to the internal services by name,
+ * each checked against that identity's permissions (default deny). Nothing of the robot's
+ * inside (addresses, endpoints, machine ids, stacks) reaches a client. Spawn it under a
+ * supervisor like any service: `gateway(options)` makes its class.
+ */
+export class GatewayService extends Service {
+  readonly #options: GatewayOptions;
+  readonly #limits: GatewayLimits;
+  readonly #tokens: TokenBook;
+  readonly #permissions: Permissions;
+  readonly #listen: { host: string; port: number };
+  readonly #limiter: FailureLimiter;
+  readonly #sessions = new Set<GatewaySession>();
+  readonly #handles = new Map<string, Promise<Remote<unknown>>>();
+  /** What the sessions use of this gateway. */
+  readonly #host: SessionHost;
+  #server: Server | null = null;
+  #endpoint = '';
+
+  constructor(options: GatewayOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('gateway options', 'must be an object');
+    this.#options = options;
+    this.#listen = parseListen(options.listen);
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#tokens = new TokenBook(options.tokens ?? {});
+    this.#permissions = new Permissions(options.permissions, new Set([DIRECTORY_NAME, ...(options.internal ?? [])]));
+    const block = options.blockAfter ?? { failures: 5, windowMs: 60_000 };
+    this.#limiter = new FailureLimiter(systemClock, block.failures, block.windowMs);
+    this.#host = {
+      clock: systemClock,
+      limits: this.#limits,
+      permissions: this.#permissions,
+      identify: (socket, token) => this.#identify(socket, token),
+      failed: (address) => this.#limiter.fail(address),
+      handle: (name) => this.#handle(name),
+      visible: (identity) => this.#visible(identity),
+      closed: (session) => void this.#sessions.delete(session),
+      warn: (message, error) => this.context.warn(message, error),
+    };
+  }
+
+  override async onStart(): Promise<void> {
+    const key = `${this.#listen.host}:${this.#listen.port}`;
+    listening.get(key)?.close();
+    const server = createServer({
+      cert: this.#options.cert,
+      key: this.#options.key,
+      ...(this.#options.ca === undefined ? {} : { ca: this.#options.ca, requestCert: true }),
+      // A client without a certificate may still come in with a token: the check is ours.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: this.#limits.handshakeTimeout,
+    });
+    server.maxConnections = this.#limits.maxConnections;
+    server.on('secureConnection', (socket: TLSSocket) => {
+      const address = socket.remoteAddress ?? '?';
+      this.#sessions.add(new GatewaySession(this.#host, socket, address, this.#limiter.blocked(address)));
+    });
+    // Plain TCP on the TLS port, a bad certificate, a silent client: that connection only.
+    server.on('tlsClientError', (error, socket) => {
+      this.context.warn(`TLS refused for ${socket.remoteAddress ?? 'a client'}: ${error.message}`);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) => reject(new InvalidArgumentError('listen', `cannot listen on ${this.#options.listen}: ${error.message}`)));
+      server.listen(this.#listen.port, this.#listen.host, () => resolve());
+    });
+    server.on('error', (error) => this.context.warn('listener error', error));
+    const bound = server.address();
+    const port = typeof bound === 'object' && bound !== null ? bound.port : this.#listen.port;
+    this.#endpoint = `tls://${this.#listen.host.includes(':') ? `[${this.#listen.host}]` : this.#listen.host}:${port}`;
+    this.#server = server;
+    listening.set(key, server);
+  }
+
+  override onStop(): void {
+    this.#server?.close();
+    for (const session of this.#sessions) session.close();
+    this.#sessions.clear();
+  }
+
+  /** Where clients connect, as bound (`tls://host:port`). */
+  endpoint(): string {
+    return this.#endpoint;
+  }
+
+  /** Clients connected now, and who they are. */
+  clients(): { address: string; identity: string | null }[] {
+    return [...this.#sessions].map((s) => ({ address: s.address, identity: s.identity }));
+  }
+
+  #identify(socket: TLSSocket, token: unknown): string | AuthenticationError {
+    const cert = socket.getPeerCertificate?.();
+    if (cert !== undefined && Object.keys(cert).length > 0) {
+      if (!socket.authorized) return new AuthenticationError('certificate', `client certificate refused: ${String(socket.authorizationError)}`);
+      const cn = cert.subject?.CN;
+      const identity = Array.isArray(cn) ? cn[0] : cn;
+      if (typeof identity === 'string' && identity.length > 0) return identity;
+      return new AuthenticationError('certificate', 'the client certificate has no subject CN');
+    }
+    const identity = this.#tokens.identify(token);
+    return identity ?? new AuthenticationError('token', token === undefined || token === null ? 'no token and no client certificate' : 'unknown token');
+  }
+
+  #handle(name: string): Promise<Remote<unknown>> {
+    let handle = this.#handles.get(name);
+    if (handle === undefined) {
+      handle = this.context.service(name);
+      this.#handles.set(name, handle);
+      handle.catch(() => this.#handles.delete(name));
+    }
+    return handle;
+  }
+
+  async #visible(identity: string): Promise<string[]> {
+    const directory = (await this.#handle(DIRECTORY_NAME)) as Remote<ServiceDirectory>;
+    return (await directory.list()).map((s) => s.name).filter((name) => this.#permissions.mayUse(identity, name));
+  }
+}
+
+/** The class of a Gateway with these options, to spawn or put in a supervisor child spec. */
+export function gateway(options: GatewayOptions): ServiceClass<GatewayService> {
+  return class Gateway extends GatewayService {
+    constructor() {
+      super(options);
+    }
+  };
+}

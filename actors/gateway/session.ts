@@ -1,0 +1,286 @@
+import type { TLSSocket } from 'node:tls';
+import type { ServiceDescription } from '../../src/behaviour.js';
+import type { Clock } from '../../src/clock.js';
+import { AuthenticationError, BadMessageError, LimitExceededError, NoSuchMethodError, type AuthenticationReason } from '../../src/errors.js';
+import { parseGatewayMessage, PROTOCOL_VERSION, type GatewayMessage, type GatewayMessageOf } from '../../src/messages.js';
+import { describeOf, type Remote, type RemoteMethod, type RemoteSignal, type Subscription } from '../../src/remote.js';
+import { SocketLink } from '../../src/transport/socket-link.js';
+import type { Permissions } from './permissions.js';
+import { publicError } from './public-error.js';
+
+/** The Gateway's limits, per connection unless said otherwise. */
+export interface GatewayLimits {
+  /** TLS handshake, then the `auth` message, each within this many ms. */
+  readonly handshakeTimeout: number;
+  /** Largest frame a client may send, in bytes. */
+  readonly maxFrame: number;
+  /** Bytes waiting to be written to a client that does not read, before it is cut off. */
+  readonly maxWriteBuffer: number;
+  /** Connections open at once, all clients together. */
+  readonly maxConnections: number;
+  /** Messages a client may send per second (a burst of as many is allowed). */
+  readonly messagesPerSecond: number;
+  /** Calls a client may have waiting for an answer. */
+  readonly maxInFlight: number;
+  /** Subscriptions a client may hold. */
+  readonly maxSubscriptions: number;
+  /** The longest call timeout a client may ask for, in ms. */
+  readonly maxCallTimeout: number;
+  /** How long a refused client waits for its `denied` (slows down guessing), in ms. */
+  readonly failureDelay: number;
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = {
+  handshakeTimeout: 5000,
+  maxFrame: 1024 * 1024,
+  maxWriteBuffer: 4 * 1024 * 1024,
+  maxConnections: 256,
+  messagesPerSecond: 2000,
+  maxInFlight: 100,
+  maxSubscriptions: 100,
+  maxCallTimeout: 60_000,
+  failureDelay: 250,
+};
+
+/** What a session needs from its gateway. */
+export interface SessionHost {
+  readonly clock: Clock;
+  readonly limits: GatewayLimits;
+  readonly permissions: Permissions;
+  /** The identity of a client: its verified certificate's subject, else its token's owner. */
+  identify(socket: TLSSocket, token: unknown): string | AuthenticationError;
+  /** A refused authentication from `address` (for the rate limit). */
+  failed(address: string): void;
+  /** A handle on an internal service, made by the gateway actor. */
+  handle(name: string): Promise<Remote<unknown>>;
+  /** The services `identity` may see. */
+  visible(identity: string): Promise<string[]>;
+  closed(session: GatewaySession): void;
+  warn(message: string, error?: unknown): void;
+}
+
+/** Requests to the gateway itself rather than to a service. */
+export const GATEWAY_TARGET = '@gateway';
+
+/** Messages per second as a token bucket: `rate` tokens a second, at most `rate` saved up. */
+class Bucket {
+  #tokens: number;
+  #at: number;
+  constructor(
+    private readonly rate: number,
+    private readonly clock: Clock,
+  ) {
+    this.#tokens = rate;
+    this.#at = clock.now();
+  }
+  take(): boolean {
+    const now = this.clock.now();
+    this.#tokens = Math.min(this.rate, this.#tokens + ((now - this.#at) * this.rate) / 1000);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
+/**
+ * One outside client's connection to the Gateway. It must authenticate first (`auth`, within
+ * the handshake timeout); until then nothing else is read and nothing of the robot is said. Then
+ * each call, post and subscription is checked against the client's permissions and limits and
+ * forwarded to the internal service by name; answers and errors go back with every internal
+ * address removed.
+ */
+export class GatewaySession {
+  readonly link: SocketLink;
+  identity: string | null = null;
+  #state: 'authenticating' | 'open' | 'closing' = 'authenticating';
+  #timer: unknown;
+  #inFlight = 0;
+  readonly #bucket: Bucket;
+  readonly #subscriptions = new Map<number, Subscription>();
+
+  constructor(
+    private readonly host: SessionHost,
+    private readonly socket: TLSSocket,
+    readonly address: string,
+    /** Too many failed authentications from this address lately: refused whatever it sends. */
+    blocked = false,
+  ) {
+    const { limits } = host;
+    this.link = new SocketLink(socket, `client ${address}`, { maxFrame: limits.maxFrame, maxWriteBuffer: limits.maxWriteBuffer });
+    this.#bucket = new Bucket(limits.messagesPerSecond, host.clock);
+    this.#timer = host.clock.setTimer(() => this.#deny('timeout', `no authentication within ${limits.handshakeTimeout} ms`, false), limits.handshakeTimeout);
+    this.link.onMessage = (m) => this.#receive(m);
+    if (blocked) this.#deny('rate-limited', `too many failed authentications from ${address}; try again later`, false);
+    void this.link.closed.then((reason) => {
+      host.clock.clearTimer(this.#timer);
+      if (reason !== undefined && this.#state !== 'closing') host.warn(`client ${address}${this.identity ? ` (${this.identity})` : ''} dropped: ${reason.message}`);
+      this.#state = 'closing';
+      for (const sub of this.#subscriptions.values()) sub.off();
+      this.#subscriptions.clear();
+      host.closed(this);
+    });
+  }
+
+  close(): void {
+    this.#state = 'closing';
+    this.link.close();
+  }
+
+  #send(message: GatewayMessage): void {
+    this.link.send(message);
+  }
+
+  /** Refuses the client: after the failure delay, one `denied` with the reason, then the end. */
+  #deny(reason: AuthenticationReason, detail: string, counts = true): void {
+    if (this.#state === 'closing') return;
+    this.#state = 'closing';
+    this.host.clock.clearTimer(this.#timer);
+    if (counts) this.host.failed(this.address);
+    this.host.warn(`refused client ${this.address}: ${reason} (${detail})`);
+    const error = new AuthenticationError(reason, detail);
+    this.host.clock.setTimer(() => {
+      this.#send({ kind: 'denied', reason, message: error.message });
+      this.link.close();
+    }, this.host.limits.failureDelay);
+  }
+
+  #receive(raw: unknown): void {
+    if (this.#state === 'closing') return;
+    let m: GatewayMessage;
+    try {
+      m = parseGatewayMessage(raw);
+    } catch (error) {
+      if (this.#state === 'authenticating') return this.#deny('protocol', (error as Error).message, false);
+      this.host.warn(`closing client ${this.address} (${this.identity}): ${(error as Error).message}`);
+      this.link.close(error as Error);
+      return;
+    }
+    if (this.#state === 'authenticating') return this.#authenticate(m);
+    switch (m.kind) {
+      case 'call':
+        return void this.#call(m);
+      case 'post':
+        return void this.#post(m);
+      case 'subscribe':
+        return void this.#subscribe(m);
+      case 'unsubscribe':
+        this.#subscriptions.get(m.sub)?.off();
+        this.#subscriptions.delete(m.sub);
+        return;
+      default: {
+        const error = new BadMessageError(m.kind, 'kind', 'is not something a client sends after authenticating');
+        this.host.warn(`closing client ${this.address} (${this.identity}): ${error.message}`);
+        this.link.close(error);
+      }
+    }
+  }
+
+  #authenticate(m: GatewayMessage): void {
+    if (m.kind !== 'auth') return this.#deny('protocol', `the first message must be 'auth', not '${m.kind}'`, false);
+    if (m.version !== PROTOCOL_VERSION) return this.#deny('protocol', `protocol version ${m.version}; this gateway speaks ${PROTOCOL_VERSION}`, false);
+    const identity = this.host.identify(this.socket, m.token);
+    if (identity instanceof AuthenticationError) return this.#deny(identity.reason, identity.message.replace(/^authentication failed \(\w+\): /, ''));
+    this.host.clock.clearTimer(this.#timer);
+    this.identity = identity;
+    this.#state = 'open';
+    this.#send({ kind: 'welcome', version: PROTOCOL_VERSION, identity });
+  }
+
+  /** Whether the client may send one more message now; refuses the call `id` if not. */
+  #admit(id: number | null, service: string, method: string): boolean {
+    if (this.#bucket.take()) return true;
+    const error = new LimitExceededError('messages per second', this.host.limits.messagesPerSecond);
+    if (id !== null) this.#send({ kind: 'fail', id, error: publicError(error, service, method) as never });
+    return false;
+  }
+
+  async #call(m: GatewayMessageOf<'call'>): Promise<void> {
+    const { id, to: service, method } = m;
+    if (!this.#admit(id, service, method)) return;
+    if (this.#inFlight >= this.host.limits.maxInFlight) {
+      this.#send({ kind: 'fail', id, error: publicError(new LimitExceededError('calls in flight', this.host.limits.maxInFlight), service, method) as never });
+      return;
+    }
+    this.#inFlight++;
+    try {
+      const value = service === GATEWAY_TARGET ? await this.#gatewayRequest(method) : await this.#forward(service, method, m.args, m.timeout);
+      if (this.#state === 'open') this.#send({ kind: 'reply', id, value });
+    } catch (error) {
+      if (this.#state === 'open') this.#send({ kind: 'fail', id, error: publicError(error, service, method) as never });
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  #gatewayRequest(method: string): Promise<unknown> {
+    if (method === 'services') return this.host.visible(this.identity!);
+    throw new NoSuchMethodError({ service: GATEWAY_TARGET, method }, ['services']);
+  }
+
+  /** Checks the call against the permissions, then makes it from inside. */
+  async #forward(service: string, method: string, args: unknown[], timeout: number): Promise<unknown> {
+    const identity = this.identity!;
+    const { permissions } = this.host;
+    if (method === '@describe') {
+      if (!permissions.mayUse(identity, service)) permissions.check(identity, service, '*', 'call');
+      return this.#describe(service, await this.host.handle(service));
+    }
+    if (method === '@get' || method === '@set') {
+      const property = typeof args[0] === 'string' ? args[0] : '';
+      permissions.check(identity, service, property, method === '@get' ? 'get' : 'set');
+    } else if (method.startsWith('@')) {
+      throw new NoSuchMethodError({ service, method }, []);
+    } else permissions.check(identity, service, method, 'call');
+    const handle = await this.host.handle(service);
+    const fn = (handle as unknown as Record<string, RemoteMethod<unknown[], unknown>>)[method]!;
+    return fn.with({ timeout: Math.min(Math.max(timeout, 1), this.host.limits.maxCallTimeout) })(...args);
+  }
+
+  /** What the service offers, cut down to what this client may use. */
+  #describe(service: string, handle: Remote<unknown>): ServiceDescription {
+    const d = describeOf(handle);
+    const may = (member: string, access: 'call' | 'watch' | 'get'): boolean => this.host.permissions.allows(this.identity!, service, member, access);
+    return {
+      methods: d.methods.filter((m) => may(m.name, 'call')),
+      signals: d.signals.filter((s) => may(s, 'watch')),
+      properties: d.properties.filter((p) => may(p, 'get') || may(p, 'watch')),
+    };
+  }
+
+  async #post(m: GatewayMessageOf<'post'>): Promise<void> {
+    if (!this.#admit(null, m.to, m.method)) return this.host.warn(`post ${m.to}.${m.method} from ${this.identity} dropped: over the message rate`);
+    try {
+      if (m.method.startsWith('@')) throw new NoSuchMethodError({ service: m.to, method: m.method }, []);
+      this.host.permissions.check(this.identity!, m.to, m.method, 'call');
+      const handle = (await this.host.handle(m.to)) as unknown as Record<string, RemoteMethod<unknown[], unknown>>;
+      handle[m.method]!.post(...m.args);
+    } catch (error) {
+      this.host.warn(`post ${m.to}.${m.method} from ${this.identity} dropped: ${(error as Error).message}`);
+    }
+  }
+
+  async #subscribe(m: GatewayMessageOf<'subscribe'>): Promise<void> {
+    const { id, to: service, member, sub } = m;
+    if (!this.#admit(id, service, member)) return;
+    try {
+      this.host.permissions.check(this.identity!, service, member, 'watch');
+      if (this.#subscriptions.size >= this.host.limits.maxSubscriptions) throw new LimitExceededError('subscriptions', this.host.limits.maxSubscriptions);
+      if (this.#subscriptions.has(sub)) throw new BadMessageError('subscribe', 'sub', `${sub} is already in use on this connection`);
+      const handle = await this.host.handle(service);
+      const { signals, properties } = describeOf(handle);
+      if (!signals.includes(member) && !properties.includes(member)) throw new NoSuchMethodError({ service, method: member }, [...signals, ...properties]);
+      const subscription = await (handle as unknown as Record<string, RemoteSignal<unknown>>)[member]!.connect((value) => {
+        if (this.#subscriptions.has(sub)) this.#send({ kind: 'signal', sub, value });
+      });
+      if (this.#state !== 'open') return subscription.off();
+      this.#subscriptions.set(sub, subscription);
+      void subscription.ended.then((reason) => {
+        if (this.#subscriptions.delete(sub) && reason !== 'unsubscribed') this.#send({ kind: 'ended', sub, reason: 'service stopped' });
+      });
+      this.#send({ kind: 'reply', id, value: sub });
+    } catch (error) {
+      this.#send({ kind: 'fail', id, error: publicError(error, service, `watch ${member}`) as never });
+    }
+  }
+}

@@ -1,0 +1,371 @@
+import { isIP } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { ServiceDescription } from '../behaviour.js';
+import { fromWire } from '../codec/wire-error.js';
+import { AuthenticationError, BadMessageError, CallTimeoutError, InvalidArgumentError, NodeStoppedError, UnreachableError, type AuthenticationReason } from '../errors.js';
+import { parseGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from '../messages.js';
+import { checkCallOptions, makeHandle, type CallOptions, type HandleTarget, type Remote, type Subscription } from '../remote.js';
+import { SocketLink } from '../transport/socket-link.js';
+import { tunnel } from './proxy-tunnel.js';
+
+export interface ConnectOptions {
+  /** A bearer token the gateway knows. */
+  readonly token?: string;
+  /** A client certificate and its key (PEM), for mutual TLS: its subject CN is the identity. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  /** The CA that signed the gateway's certificate, when it is not a public one. */
+  readonly ca?: string | Buffer;
+  /** The name the gateway's certificate must carry; default the URL's host. */
+  readonly servername?: string;
+  /** An HTTP proxy to tunnel through with CONNECT: `http://[user:password@]host:port`. */
+  readonly proxy?: string;
+  /** Default call timeout in ms; default 30000. */
+  readonly callTimeout?: number;
+  /** Time allowed to connect and authenticate, in ms; default 10000. */
+  readonly connectTimeout?: number;
+  /** Backoff between reconnection attempts, in ms; default 100 doubling up to 5000. */
+  readonly reconnect?: { readonly firstDelay?: number; readonly maxDelay?: number };
+  /** Where the session reports a lost connection and its recovery; default stderr. */
+  readonly onWarning?: (message: string, error?: unknown) => void;
+}
+
+/** A client's session with a robot through its Gateway: the same `service<T>(name)` as a node. */
+export interface Session {
+  /** Who the gateway says this client is. */
+  readonly identity: string;
+  readonly connected: boolean;
+  service<T>(name: string, options?: CallOptions): Promise<Remote<T>>;
+  /** The services this client may use. */
+  services(): Promise<string[]>;
+  /** Ends the session: pending calls fail, subscriptions end, no reconnection. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+  readonly service: string;
+  readonly method: string;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface Watch {
+  readonly service: string;
+  readonly member: string;
+  readonly listener: (value: unknown) => void;
+  readonly end: (reason: string) => void;
+}
+
+function parseUrl(url: string): { host: string; port: number } {
+  const m = /^tls:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})$/.exec(url);
+  if (m === null) throw new InvalidArgumentError('url', `${JSON.stringify(url)} must be tls://host:port`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+/**
+ * Connects to a robot's Gateway (`tls://host:port`), authenticates with a token or a client
+ * certificate, and resolves to a session once the gateway has let it in. A refusal is an
+ * AuthenticationError with the reason; an unreachable gateway an UnreachableError.
+ *
+ * When the connection drops later, the session reconnects on its own with backoff and makes its
+ * signal subscriptions again; calls made meanwhile wait for it, within their timeout.
+ */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<Session> {
+  const client = new GatewayClient(url, options);
+  await client.open();
+  return client;
+}
+
+class GatewayClient implements Session {
+  identity = '';
+  readonly #url: string;
+  readonly #target: { host: string; port: number };
+  readonly #options: ConnectOptions;
+  readonly #timeout: number;
+  #link: SocketLink | null = null;
+  #closed = false;
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  readonly #watches = new Map<number, Watch>();
+  #waiting: (() => void)[] = [];
+  #warn: (message: string, error?: unknown) => void;
+
+  constructor(url: string, options: ConnectOptions) {
+    this.#url = url;
+    this.#target = parseUrl(url);
+    this.#options = options;
+    this.#timeout = options.callTimeout ?? 30_000;
+    checkCallOptions({ timeout: this.#timeout });
+    this.#warn = options.onWarning ?? ((message, error) => console.warn(`qiact: ${message}`, error ?? ''));
+  }
+
+  get connected(): boolean {
+    return this.#link !== null;
+  }
+
+  /**
+   * One connection: tunnel (if any), TLS, `auth`, then `welcome` or `denied`. Calls waiting for
+   * the connection go once `wake` says so (after a reconnection: once subscriptions are back).
+   */
+  async open(wake = true): Promise<void> {
+    const { host, port } = this.#target;
+    const o = this.#options;
+    const timeoutMs = o.connectTimeout ?? 10_000;
+    const raw = o.proxy === undefined ? undefined : await tunnel(o.proxy, host, port, timeoutMs);
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      // `host` also names whom the certificate must be for (a name, or an IP in subjectAltName).
+      const servername = o.servername ?? (isIP(host) ? undefined : host);
+      const s = tlsConnect({
+        host,
+        port,
+        ...(raw === undefined ? {} : { socket: raw }),
+        ...(servername === undefined ? {} : { servername }),
+        ...(o.ca === undefined ? {} : { ca: o.ca }),
+        ...(o.cert === undefined ? {} : { cert: o.cert, key: o.key }),
+      });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new UnreachableError(this.#url, `no TLS connection within ${timeoutMs} ms`));
+      }, timeoutMs);
+      s.once('secureConnect', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      s.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new UnreachableError(this.#url, error.message, { cause: error }));
+      });
+    });
+    const link = new SocketLink(socket, this.#url);
+    const admitted = new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        link.close();
+        reject(new UnreachableError(this.#url, `the gateway did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      link.onMessage = (raw) => {
+        clearTimeout(timer);
+        let m: GatewayMessage;
+        try {
+          m = parseGatewayMessage(raw);
+        } catch (error) {
+          link.close(error as Error);
+          return reject(error);
+        }
+        if (m.kind === 'welcome') return resolve(m.identity);
+        if (m.kind === 'denied') return reject(new AuthenticationError(m.reason as AuthenticationReason, m.message.replace(/^authentication failed \(\w+(-\w+)?\): /, '')));
+        link.close();
+        reject(new UnreachableError(this.#url, `the gateway answered '${m.kind}' to auth`));
+      };
+      void link.closed.then((reason) => {
+        clearTimeout(timer);
+        reject(new UnreachableError(this.#url, reason ? reason.message : 'the gateway closed the connection during authentication'));
+      });
+    });
+    link.send({ kind: 'auth', version: PROTOCOL_VERSION, token: o.token ?? null });
+    this.identity = await admitted;
+    link.onMessage = (m) => this.#receive(m);
+    void link.closed.then((reason) => this.#lost(link, reason));
+    this.#link = link;
+    if (wake) this.#wakeCallers();
+  }
+
+  #wakeCallers(): void {
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+
+  #receive(raw: unknown): void {
+    let m: GatewayMessage;
+    try {
+      m = parseGatewayMessage(raw);
+    } catch (error) {
+      this.#warn(`the gateway ${this.#url} sent a bad message`, error);
+      return;
+    }
+    switch (m.kind) {
+      case 'reply':
+      case 'fail': {
+        const p = this.#pending.get(m.id);
+        if (p === undefined) return;
+        this.#pending.delete(m.id);
+        clearTimeout(p.timer);
+        if (m.kind === 'reply') p.resolve(m.value);
+        else p.reject(fromWire(m.error, { service: p.service, method: p.method }));
+        return;
+      }
+      case 'signal':
+        this.#watches.get(m.sub)?.listener(m.value);
+        return;
+      case 'ended': {
+        const watch = this.#watches.get(m.sub);
+        this.#watches.delete(m.sub);
+        watch?.end(m.reason);
+        return;
+      }
+      default:
+        this.#warn(`the gateway ${this.#url} sent '${m.kind}' unasked`);
+    }
+  }
+
+  /** The connection dropped: fail what was in flight, then reconnect with backoff. */
+  #lost(link: SocketLink, reason: Error | undefined): void {
+    if (this.#link !== link) return;
+    this.#link = null;
+    const error = new UnreachableError(this.#url, reason ? reason.message : 'the gateway closed the connection');
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this.#pending.clear();
+    if (this.#closed) return;
+    this.#warn(`lost the gateway ${this.#url} (${error.reason}); reconnecting`);
+    void this.#reconnect();
+  }
+
+  async #reconnect(): Promise<void> {
+    let delay = this.#options.reconnect?.firstDelay ?? 100;
+    const max = this.#options.reconnect?.maxDelay ?? 5000;
+    while (!this.#closed) {
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      if (this.#closed) return;
+      try {
+        await this.open(false);
+        await this.#restoreWatches();
+        this.#wakeCallers();
+        this.#warn(`reconnected to the gateway ${this.#url}`);
+        return;
+      } catch (error) {
+        if (error instanceof AuthenticationError && error.reason !== 'rate-limited') {
+          this.#warn(`the gateway ${this.#url} no longer lets this client in; the session ends`, error);
+          void this.close();
+          return;
+        }
+        delay = Math.min(delay * 2, max);
+      }
+    }
+  }
+
+  async #restoreWatches(): Promise<void> {
+    for (const [sub, watch] of this.#watches) {
+      try {
+        await this.#request('subscribe', watch.service, watch.member, [], this.#timeout, sub, true);
+      } catch (error) {
+        this.#watches.delete(sub);
+        watch.end(`could not subscribe again: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Resolves once connected, or fails after `timeoutMs`. */
+  #whenConnected(timeoutMs: number, service: string, method: string): Promise<void> {
+    if (this.#link !== null) return Promise.resolve();
+    if (this.#closed) return Promise.reject(new NodeStoppedError(`session with ${this.#url}`));
+    return new Promise((resolve, reject) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiting = this.#waiting.filter((w) => w !== wake);
+        reject(new CallTimeoutError({ service, method, address: this.#url }, timeoutMs));
+      }, timeoutMs);
+      this.#waiting.push(wake);
+    });
+  }
+
+  async #request(kind: 'call' | 'subscribe', service: string, method: string, args: unknown[], timeoutMs: number, sub = 0, now = false): Promise<unknown> {
+    if (!now) await this.#whenConnected(timeoutMs, service, method);
+    const link = this.#link;
+    if (link === null) throw new NodeStoppedError(`session with ${this.#url}`);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new CallTimeoutError({ service, method, address: this.#url }, timeoutMs));
+      }, timeoutMs);
+      this.#pending.set(id, { resolve, reject, service, method, timer });
+      try {
+        if (kind === 'call') link.send({ kind: 'call', id, to: service, from: '', method, args, timeout: timeoutMs });
+        else link.send({ kind: 'subscribe', id, to: service, from: '', member: method, sub });
+      } catch (error) {
+        // An argument CBOR cannot carry: this call fails, the session goes on.
+        this.#pending.delete(id);
+        clearTimeout(timer);
+        reject(new BadMessageError(kind, 'args', `cannot be sent: ${(error as Error).message}`));
+      }
+    });
+  }
+
+  call(service: string, method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+    checkCallOptions(options);
+    return this.#request('call', service, method, args, options?.timeout ?? this.#timeout);
+  }
+
+  post(service: string, method: string, args: unknown[]): void {
+    if (this.#link !== null) this.#link.send({ kind: 'post', to: service, from: '', method, args });
+    else void this.#whenConnected(this.#timeout, service, method).then(
+      () => this.post(service, method, args),
+      (error: unknown) => this.#warn(`post ${service}.${method} dropped`, error),
+    );
+  }
+
+  async subscribe(service: string, member: string, listener: (value: unknown) => void): Promise<Subscription> {
+    const sub = this.#nextId++;
+    let settle: (reason: string) => void = () => {};
+    const ended = new Promise<string>((resolve) => (settle = resolve));
+    const watch: Watch = { service, member, listener, end: settle };
+    this.#watches.set(sub, watch);
+    try {
+      await this.#request('subscribe', service, member, [], this.#timeout, sub);
+    } catch (error) {
+      this.#watches.delete(sub);
+      throw error;
+    }
+    return {
+      off: () => {
+        if (!this.#watches.delete(sub)) return;
+        settle('unsubscribed');
+        this.#link?.send({ kind: 'unsubscribe', to: service, sub });
+      },
+      ended,
+    };
+  }
+
+  async service<T>(name: string, options?: CallOptions): Promise<Remote<T>> {
+    checkCallOptions(options);
+    const description = (await this.call(name, '@describe', [], options)) as ServiceDescription;
+    const client = this;
+    const target: HandleTarget = {
+      name,
+      route: { service: name, address: this.#url, path: 'gateway' },
+      call: (method, args, o) => client.call(name, method, args, o ?? options),
+      post: (method, args) => client.post(name, method, args),
+      subscribe: (member, listener) => client.subscribe(name, member, listener),
+    };
+    return makeHandle<T>(target, description);
+  }
+
+  async services(): Promise<string[]> {
+    return (await this.call('@gateway', 'services', [], undefined)) as string[];
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = new NodeStoppedError(`session with ${this.#url}`);
+    for (const wake of this.#waiting.splice(0)) wake();
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this.#pending.clear();
+    for (const watch of this.#watches.values()) watch.end('session closed');
+    this.#watches.clear();
+    const link = this.#link;
+    this.#link = null;
+    if (link !== null) {
+      link.close();
+      await link.closed;
+    }
+  }
+}

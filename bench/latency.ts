@@ -6,14 +6,17 @@
  *   npm run bench              table
  *   npm run bench -- --json    one JSON object per row
  *   npm run bench -- --quick   fewer rounds (a smoke run)
- *   npm run bench -- --only unix   one row (direct, port, unix or tcp)
+ *   npm run bench -- --only unix   one row (direct, port, unix, tcp or gateway)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createCodec } from '../src/codec/cbor.js';
 import { encodeFrame } from '../src/codec/frames.js';
-import { routeOf, start, type Node, type Remote } from '../src/index.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect as connectGateway, hashToken, routeOf, start, type GatewayOptions, type Node, type Remote } from '../src/index.js';
+import { makeCerts } from '../test/_support/certs.js';
 import { Echo, MODULE, Sink } from './services.js';
 
 const json = process.argv.includes('--json');
@@ -210,16 +213,57 @@ async function process_(node: Node): Promise<Row> {
   return row;
 }
 
+/** The other "machine" (its own process and machine id), started once for the tcp and gateway rows. */
+let other: Promise<{ process: ChildProcess; gateway: string }> | null = null;
+const certs = makeCerts();
+
+function otherMachine(node: Node): Promise<{ process: ChildProcess; gateway: string }> {
+  other ??= (async () => {
+    const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+    // Its gateway lets the bench's client in with a token, with limits far above the load here.
+    const options: GatewayOptions = {
+      listen: 'tls://127.0.0.1:0',
+      cert: certs.server.cert,
+      key: certs.server.key,
+      tokens: { bench: hashToken('bench-token') },
+      permissions: { bench: { allow: ['echo-tcp.*'] } },
+      limits: { messagesPerSecond: 1e9, maxInFlight: 10 * IN_FLIGHT },
+    };
+    const file = join(certs.dir, 'bench-gateway-options');
+    writeFileSync(file, JSON.stringify(options));
+    const env = { ...process.env, QIACT_MACHINE_ID: 'bench-other-machine', QIACT_DIRECTORY: tcp, QIACT_LISTEN: 'tcp:127.0.0.1:0', BENCH_GATEWAY: file };
+    const child: ChildProcess = fork(fileURLToPath(new URL('./remote-node.ts', import.meta.url)), [], { env });
+    const ready = (await new Promise((resolve) => child.once('message', resolve))) as { gateway: string };
+    return { process: child, gateway: ready.gateway };
+  })();
+  return other;
+}
+
 async function machine(node: Node): Promise<Row> {
-  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
-  const env = { ...process.env, QIACT_MACHINE_ID: 'bench-other-machine', QIACT_DIRECTORY: tcp, QIACT_LISTEN: 'tcp:127.0.0.1:0' };
-  const other: ChildProcess = fork(fileURLToPath(new URL('./remote-node.ts', import.meta.url)), [], { env });
-  await new Promise((resolve) => other.once('message', resolve));
+  await otherMachine(node);
   const echo = await node.service<Echo>('echo-tcp');
   const floor = await socketFloor(echo, 'tcp');
   const row = await measure('other machine', routeOf(echo).path, 'bare TCP loopback echo', floor.call, (i) => echo.echo(i), { rounds: REMOTE_ROUNDS, samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
   floor.close();
-  other.send('stop');
+  return row;
+}
+
+/**
+ * A client outside the robot calling the same service through the Gateway (TLS, token, the
+ * permission check, a hop inside the gateway's process), beside the call the tcp row makes from
+ * inside: the "floor" of this row is the runtime's own TCP call, so the ratio is the gateway's cost.
+ */
+async function outside(node: Node): Promise<Row> {
+  const { gateway: url } = await otherMachine(node);
+  const inside = await node.service<Echo>('echo-tcp');
+  const session = await connectGateway(url, { token: 'bench-token', ca: certs.ca, servername: 'localhost', onWarning: () => {} });
+  const echo = await session.service<Echo>('echo-tcp');
+  const row = await measure('outside, a client', routeOf(echo).path, 'the same call from inside over TCP', (i) => inside.echo(i), (i) => echo.echo(i), {
+    rounds: REMOTE_ROUNDS,
+    samples: REMOTE_SAMPLES,
+    calls: REMOTE_CALLS,
+  });
+  await session.close();
   return row;
 }
 
@@ -243,16 +287,20 @@ function round(x: number): number {
 }
 
 const node = await start({ machineId: 'bench', listen: ['tcp:127.0.0.1:0'], onWarning: () => {} });
-// `--only port` (or direct, unix, tcp) runs one row.
+// `--only port` (or direct, unix, tcp, gateway) runs one row.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const rowsByPath: [string, (n: Node) => Promise<Row>][] = [
   ['direct', direct],
   ['port', worker],
   ['unix', process_],
   ['tcp', machine],
+  ['gateway', outside],
 ];
 const rows: Row[] = [];
 for (const [path, row] of rowsByPath) if (only === undefined || only === path) rows.push(await row(node));
+// (Set inside otherMachine(), which TypeScript's narrowing does not see.)
+const started = other as Promise<{ process: ChildProcess }> | null;
+if (started !== null) (await started).process.send('stop');
 await node.stop();
 if (json) {
   for (const r of rows) console.log(JSON.stringify(r));

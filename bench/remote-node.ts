@@ -1,13 +1,22 @@
 /**
  * "Another machine" for the bench: a node in its own process with its own machine id
  * (QIACT_MACHINE_ID), joining the directory at QIACT_DIRECTORY over TCP and listening on
- * QIACT_LISTEN. It offers Echo as `echo-tcp`, tells its parent when ready, and stops when told.
+ * QIACT_LISTEN. It offers Echo as `echo-tcp` and, when BENCH_GATEWAY names a JSON file of gateway
+ * options, a Gateway in front of it (for the row of a call from outside). It tells its parent
+ * when ready (with the gateway's endpoint), and stops when told.
  */
-import { start } from '../src/index.js';
+import { readFileSync } from 'node:fs';
+import { gateway, start, type GatewayOptions, type GatewayService } from '../src/index.js';
 import { Echo } from './services.js';
 
 const node = await start({ onWarning: () => {} });
 await node.spawn(Echo, { name: 'echo-tcp' });
+let endpoint: string | null = null;
+if (process.env.BENCH_GATEWAY) {
+  const options = JSON.parse(readFileSync(process.env.BENCH_GATEWAY, 'utf8')) as GatewayOptions;
+  await node.spawn(gateway(options), { name: 'Gateway' });
+  endpoint = await (await node.service<GatewayService>('Gateway')).endpoint();
+}
 process.on('message', () => void node.stop().then(() => process.exit(0)));
 process.on('disconnect', () => process.exit(0));
-process.send?.('ready');
+process.send?.({ gateway: endpoint });

@@ -1,7 +1,10 @@
 import test from 'ava';
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { start } from '../src/index.js';
+import { makeCerts } from './_support/certs.js';
 import { cliEnv, FIXTURES, qiact, running } from './_support/cli.js';
+import { Battery } from './fixtures/robot.js';
 
 interface Listed {
   name: string;
@@ -119,4 +122,42 @@ test('qiact commands fail with one clear line and a distinct exit code', async (
   t.is((await qiact(env, 'get', 'Arm.speed', ...d)).stdout, '3\n');
   t.is((await qiact(env, 'post', 'Arm.move', '1', ...d)).code, 0);
   t.is((await qiact(env, 'call', 'Arm.move', '0', ...d)).stdout, '3\n', 'the post ran before the next call');
+});
+
+test('from outside: qiact gateway with a configuration file, then ls / info / call / watch through it with a token; refusals are one clear line', async (t) => {
+  const certs = makeCerts();
+  const node = await start({ machineId: 'cli-gw', onWarning: () => {} });
+  t.teardown(() => node.stop());
+  await node.spawn(Battery, { name: 'battery' });
+  const config = join(certs.dir, 'gateway.json');
+  const { token, hash } = JSON.parse((await qiact(cliEnv(), 'token', '--json')).stdout) as { token: string; hash: string };
+  t.regex(hash, /^sha256:[0-9a-f]{64}$/);
+  writeFileSync(config, JSON.stringify({ listen: 'tls://127.0.0.1:0', cert: 'server.crt', key: 'server.key', tokens: { tablet: hash }, permissions: { tablet: { allow: ['battery.*'], deny: ['battery.charge'] } } }));
+  const env = cliEnv();
+  const directory = node.endpoints.find((e) => e.startsWith('unix:'))!;
+  const gatewayProcess = running(t, env, 'gateway', '--config', config, '--directory', directory);
+  const url = /listening on (tls:\/\/127\.0\.0\.1:\d+)/.exec(await gatewayProcess.line('stdout', /listening on tls:/))![1]!;
+  const g = ['--gateway', url, '--token', token, '--ca', join(certs.dir, 'test-ca.crt')];
+
+  t.deepEqual(await qiact(env, 'ls', ...g), { code: 0, stdout: 'NAME\nbattery\n', stderr: '' });
+  const offered = (JSON.parse((await qiact(env, 'info', 'battery', '--json', ...g)).stdout) as { methods: { name: string }[] }).methods.map((m) => m.name);
+  t.deepEqual(offered.sort(), ['drain', 'slow'], 'what it may call: charge is denied, so not shown');
+  t.is((await qiact(env, 'call', 'battery.drain', '5', ...g)).stdout, '95\n');
+  const watch = running(t, env, 'watch', 'battery.level', ...g);
+  await watch.line('stderr', /watching battery\.level/);
+  await qiact(env, 'call', 'battery.drain', '5', ...g);
+  t.regex(await watch.line('stdout', /battery\.level/), / battery\.level 90$/);
+
+  const denied = await qiact(env, 'call', 'battery.charge', ...g);
+  t.is(denied.code, 1);
+  t.is(denied.stderr, 'qiact: tablet may not use battery.charge\n');
+  const tree = await qiact(env, 'tree', ...g);
+  t.is(tree.code, 1);
+  t.regex(tree.stderr, /^qiact: tree is not available through the gateway/);
+  const wrong = await qiact(env, 'ls', '--gateway', url, '--token', 'guess', '--ca', join(certs.dir, 'test-ca.crt'));
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /^qiact: the gateway at tls:\/\/127\.0\.0\.1:\d+ refused this client: authentication failed \(token\): unknown token\n$/);
+  const noCredentials = await qiact(env, 'ls', '--gateway', url);
+  t.is(noCredentials.code, 2);
+  t.regex(noCredentials.stderr, /--gateway needs --token/);
 });

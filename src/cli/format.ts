@@ -20,20 +20,27 @@ export function columns(rows: readonly (readonly string[])[]): string[] {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
 }
 
-export function formatServices(services: readonly ServiceInfo[]): string[] {
+/** A service as listed: everything from inside the robot, its name alone through the gateway. */
+type Listed = Pick<ServiceInfo, 'name'> & Partial<ServiceInfo>;
+
+export function formatServices(services: readonly Listed[]): string[] {
+  if (services.every((s) => s.serviceId === undefined)) return ['NAME', ...services.map((s) => s.name)];
   const rows = [['ID', 'NAME', 'MACHINE', 'PROCESS', 'ENDPOINTS']];
-  for (const s of services) rows.push([String(s.serviceId), s.name, s.machineId, String(s.processId), s.endpoints.join(' ') || '-']);
+  for (const s of services) rows.push([String(s.serviceId), s.name, s.machineId ?? '-', String(s.processId ?? '-'), s.endpoints?.join(' ') || '-']);
   return columns(rows);
 }
 
-export function formatInfo(info: ServiceInfo, description: ServiceDescription): string[] {
-  const lines = [
-    `${info.name} (#${info.serviceId})`,
-    `  address    ${info.address}`,
-    `  machine    ${info.machineId}, process ${info.processId}`,
-    `  endpoints  ${info.endpoints.join(' ') || '-'}`,
-    '  methods',
-  ];
+export function formatInfo(info: Listed, description: ServiceDescription): string[] {
+  const lines =
+    info.serviceId === undefined
+      ? [info.name, '  methods']
+      : [
+          `${info.name} (#${info.serviceId})`,
+          `  address    ${info.address}`,
+          `  machine    ${info.machineId}, process ${info.processId}`,
+          `  endpoints  ${info.endpoints?.join(' ') || '-'}`,
+          '  methods',
+        ];
   for (const m of description.methods) lines.push(`    ${m.signature !== undefined ? `${m.name}${m.signature}` : `${m.name}(${m.params.join(', ')})`}`);
   lines.push(`  signals    ${description.signals.join(', ') || '-'}`);
   lines.push(`  properties ${description.properties.join(', ') || '-'}`);

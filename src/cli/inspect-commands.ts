@@ -1,14 +1,14 @@
-import { DIRECTORY_NAME, type ServiceDirectory } from '../../actors/directory/directory.js';
-import { describeOf } from '../remote.js';
 import { formatInfo, formatServices, formatTree } from './format.js';
-import { withRobot, type RobotOptions } from './session.js';
+import { withRobot, type GatewayCliOptions } from './robot.js';
+import type { RobotOptions } from './session.js';
 
 type Print = (line: string) => void;
+type Options = RobotOptions & GatewayCliOptions;
 
-/** `qiact ls`: every service, with its machine, process and endpoints. */
-export function listServices(options: RobotOptions, print: Print, warn: Print): Promise<number> {
-  return withRobot(options, warn, async (node) => {
-    const services = await node.services();
+/** `qiact ls`: every service, with its machine, process and endpoints (names only through the gateway). */
+export function listServices(options: Options, print: Print, warn: Print): Promise<number> {
+  return withRobot(options, warn, async (robot) => {
+    const services = await robot.list();
     if (options.json) print(JSON.stringify(services));
     else for (const line of formatServices(services)) print(line);
     return 0;
@@ -16,11 +16,9 @@ export function listServices(options: RobotOptions, print: Print, warn: Print): 
 }
 
 /** `qiact info <service>`: its directory entry and what it says of itself. */
-export function serviceInfo(name: string, options: RobotOptions, print: Print, warn: Print): Promise<number> {
-  return withRobot(options, warn, async (node) => {
-    const directory = await node.service<ServiceDirectory>(DIRECTORY_NAME);
-    const info = await directory.lookup(name);
-    const description = describeOf(await node.service(name));
+export function serviceInfo(name: string, options: Options, print: Print, warn: Print): Promise<number> {
+  return withRobot(options, warn, async (robot) => {
+    const { info, description } = await robot.info(name);
     if (options.json) print(JSON.stringify({ ...info, ...description }));
     else for (const line of formatInfo(info, description)) print(line);
     return 0;
@@ -28,10 +26,9 @@ export function serviceInfo(name: string, options: RobotOptions, print: Print, w
 }
 
 /** `qiact tree`: the supervision tree of every node the directory knows. */
-export function trees(options: RobotOptions, print: Print, warn: Print): Promise<number> {
-  return withRobot(options, warn, async (node) => {
-    const nodes = await node.nodes();
-    const all = await Promise.all(nodes.map(async (n) => ({ ...n, tree: await node.treeOf(n.node) })));
+export function trees(options: Options, print: Print, warn: Print): Promise<number> {
+  return withRobot(options, warn, async (robot) => {
+    const all = await robot.trees();
     if (options.json) print(JSON.stringify(all));
     else {
       for (const n of all) {

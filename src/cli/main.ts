@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { runBench } from './bench-command.js';
 import { runDemo } from './demo-command.js';
 import { runDirectory } from './directory-command.js';
+import { printNewToken, runGateway } from './gateway-command.js';
 import { listServices, serviceInfo, trees } from './inspect-commands.js';
 import { call, get, post, set, watch } from './member-commands.js';
 import { runModule } from './run-command.js';
@@ -19,13 +20,29 @@ Configuration (options first, then environment, then defaults):
                          default: unset (a node embeds its directory; commands use ${DEFAULT_DIRECTORY})
   QIACT_LISTEN           extra endpoints to listen on, comma-separated (tcp:host:port)
                          default: this node's own Unix socket only
+  QIACT_TOKEN            the token for --gateway  default: unset
 
-Exit codes: 0 success, 1 failure (unreachable directory, no such service, timeout, service error),
+From outside the robot, every command that talks to it takes --gateway tls://robot:9443 with
+--token (or --cert/--key) and --ca; tree is refused there (it shows the robot's inside).
+
+Exit codes: 0 success, 1 failure (unreachable directory, no such service, timeout, service error,
+refused by the gateway),
 2 a mistake in the command line (unknown command, bad JSON argument).
 `;
 
-/** Options of every command that talks to a running robot. */
+/** Options of every command that talks to a running robot, from inside or through its Gateway. */
 function robot(command: Command): Command {
+  return joins(command)
+    .option('-g, --gateway <url>', "reach the robot from outside, through its Gateway (tls://host:port)")
+    .option('--token <token>', 'with --gateway: a bearer token (default: $QIACT_TOKEN)')
+    .option('--cert <file>', 'with --gateway: a client certificate (PEM), with --key')
+    .option('--key <file>', "with --gateway: the client certificate's key (PEM)")
+    .option('--ca <file>', "with --gateway: the CA that signed the gateway's certificate (PEM)")
+    .option('--proxy <url>', 'with --gateway: tunnel through an HTTP proxy, http://[user:password@]host:port');
+}
+
+/** Options of every command that joins a robot's directory as a node. */
+function joins(command: Command): Command {
   return command
     .option('-d, --directory <url>', `the robot's directory (default: $QIACT_DIRECTORY, else ${DEFAULT_DIRECTORY})`)
     .option('--json', 'machine-readable output (one JSON value per line)')
@@ -54,7 +71,16 @@ function program(exit: (code: number) => void): Command {
     .addOption(new Option('-l, --listen <endpoint>', 'listen here instead (repeatable; tcp:0.0.0.0:9559 to accept other machines)').argParser(collect))
     .option('-v, --verbose', 'print runtime warnings on stderr')
     .action((o: { listen?: string[] }) => done(runDirectory(o, print, warn)));
-  robot(qiact.command('run').argument('<module>', 'a module exporting Service classes, fromMachine(...) services, or a default supervisor spec'))
+  joins(qiact.command('gateway'))
+    .description("run the robot's Gateway for clients from outside (TLS, tokens or client certificates, permissions), until Ctrl-C")
+    .requiredOption('-c, --config <file>', 'the gateway configuration: JSON with listen, cert, key, ca (PEM paths), tokens, permissions, limits')
+    .action((o: RobotOptions & { config: string }) => done(runGateway(o, print, warn)));
+  qiact
+    .command('token')
+    .description("make a new random client token, and the hash to put in the gateway's configuration")
+    .option('--json', 'machine-readable output')
+    .action((o: { json?: boolean }) => done(Promise.resolve(printNewToken(o, print))));
+  joins(qiact.command('run').argument('<module>', 'a module exporting Service classes, fromMachine(...) services, or a default supervisor spec'))
     .description('start a node hosting the services a module exports, until Ctrl-C')
     .addOption(new Option('-l, --listen <endpoint>', 'also listen here (repeatable), e.g. tcp:192.168.1.10:0').argParser(collect))
     .action((module: string, o: RobotOptions & { listen?: string[] }) => done(runModule(module, o, print, warn)));

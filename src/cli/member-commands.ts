@@ -1,14 +1,15 @@
 import { NoSuchMethodError } from '../errors.js';
-import type { Node } from '../node.js';
 import { describeOf, type RemoteMethod, type RemoteProperty, type RemoteSignal } from '../remote.js';
 import { formatValue } from './format.js';
-import { jsonArgs, joinRobot, memberOf, untilInterrupted, withRobot, type RobotOptions } from './session.js';
+import { openRobot, withRobot, type GatewayCliOptions, type Robot } from './robot.js';
+import { jsonArgs, memberOf, untilInterrupted, type RobotOptions as CommonOptions } from './session.js';
 
 type Print = (line: string) => void;
 type Handle = Record<string, unknown>;
+type RobotOptions = CommonOptions & GatewayCliOptions;
 
-async function handleOf(node: Node, service: string): Promise<Handle> {
-  return (await node.service(service)) as unknown as Handle;
+async function handleOf(robot: Robot, service: string): Promise<Handle> {
+  return (await robot.service(service)) as unknown as Handle;
 }
 
 function show(value: unknown, options: RobotOptions, print: Print): void {
@@ -26,8 +27,8 @@ function propertyOf(handle: Handle, service: string, name: string): RemoteProper
 export function call(target: string, args: readonly string[], options: RobotOptions, print: Print, warn: Print): Promise<number> {
   const { service, member } = memberOf(target, 'method');
   const values = jsonArgs(args);
-  return withRobot(options, warn, async (node) => {
-    const method = (await handleOf(node, service))[member] as RemoteMethod<unknown[], unknown>;
+  return withRobot(options, warn, async (robot) => {
+    const method = (await handleOf(robot, service))[member] as RemoteMethod<unknown[], unknown>;
     show(await method(...values), options, print);
     return 0;
   });
@@ -37,8 +38,8 @@ export function call(target: string, args: readonly string[], options: RobotOpti
 export function post(target: string, args: readonly string[], options: RobotOptions, _print: Print, warn: Print): Promise<number> {
   const { service, member } = memberOf(target, 'method');
   const values = jsonArgs(args);
-  return withRobot(options, warn, async (node) => {
-    ((await handleOf(node, service))[member] as RemoteMethod<unknown[], unknown>).post(...values);
+  return withRobot(options, warn, async (robot) => {
+    ((await handleOf(robot, service))[member] as RemoteMethod<unknown[], unknown>).post(...values);
     return 0;
   });
 }
@@ -46,8 +47,8 @@ export function post(target: string, args: readonly string[], options: RobotOpti
 /** `qiact get <service>.<property>`. */
 export function get(target: string, options: RobotOptions, print: Print, warn: Print): Promise<number> {
   const { service, member } = memberOf(target, 'property');
-  return withRobot(options, warn, async (node) => {
-    show(await propertyOf(await handleOf(node, service), service, member).get(), options, print);
+  return withRobot(options, warn, async (robot) => {
+    show(await propertyOf(await handleOf(robot, service), service, member).get(), options, print);
     return 0;
   });
 }
@@ -56,8 +57,8 @@ export function get(target: string, options: RobotOptions, print: Print, warn: P
 export function set(target: string, value: string, options: RobotOptions, _print: Print, warn: Print): Promise<number> {
   const { service, member } = memberOf(target, 'property');
   const [parsed] = jsonArgs([value]);
-  return withRobot(options, warn, async (node) => {
-    await propertyOf(await handleOf(node, service), service, member).set(parsed);
+  return withRobot(options, warn, async (robot) => {
+    await propertyOf(await handleOf(robot, service), service, member).set(parsed);
     return 0;
   });
 }
@@ -69,9 +70,9 @@ export function set(target: string, value: string, options: RobotOptions, _print
  */
 export async function watch(target: string, options: RobotOptions, print: Print, warn: Print): Promise<number> {
   const { service, member } = memberOf(target, 'signal');
-  const node = await joinRobot(options, warn);
+  const robot = await openRobot(options, warn);
   try {
-    const handle = await handleOf(node, service);
+    const handle = await handleOf(robot, service);
     const { signals, properties } = describeOf(handle);
     if (!signals.includes(member) && !properties.includes(member)) {
       throw new NoSuchMethodError({ service, method: `signal ${member}`, address: '' }, [...signals, ...properties]);
@@ -91,6 +92,6 @@ export async function watch(target: string, options: RobotOptions, print: Print,
     warn(`qiact: ${service}.${member} ended: ${outcome.reason}`);
     return 1;
   } finally {
-    await node.stop();
+    await robot.close();
   }
 }

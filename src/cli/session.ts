@@ -51,16 +51,6 @@ export async function joinRobot(options: RobotOptions, warn: (line: string) => v
   }
 }
 
-/** Runs `fn` with a robot node, and stops the node after, whatever happens. */
-export async function withRobot<T>(options: RobotOptions, warn: (line: string) => void, fn: (node: Node) => Promise<T>): Promise<T> {
-  const node = await joinRobot(options, warn);
-  try {
-    return await fn(node);
-  } finally {
-    await node.stop();
-  }
-}
-
 /** Splits `service.member` at its last dot (service names may hold dots, members may not). */
 export function memberOf(text: string, what: string): { service: string; member: string } {
   const dot = text.lastIndexOf('.');

@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { DIRECTORY_NAME, type ServiceDirectory, type ServiceInfo } from '../../actors/directory/directory.js';
+import type { ServiceDescription } from '../behaviour.js';
+import { connect, type ConnectOptions, type Session } from '../client/gateway-client.js';
+import { AuthenticationError, UnreachableError } from '../errors.js';
+import type { Node, NodeInfo } from '../node.js';
+import { describeOf, type Remote } from '../remote.js';
+import type { TreeNode } from '../supervision/supervisor.js';
+import { joinRobot, timeoutOf, UsageError, type RobotOptions } from './session.js';
+
+/** A service as a listing shows it: everything from inside, its name only through the gateway. */
+export type Listed = Pick<ServiceInfo, 'name'> & Partial<ServiceInfo>;
+
+/** What the commands need of a robot, whether joined from inside or reached through its Gateway. */
+export interface Robot {
+  /** `directory` or `gateway`: how this command reached the robot. */
+  readonly via: string;
+  service<T>(name: string): Promise<Remote<T>>;
+  list(): Promise<Listed[]>;
+  info(name: string): Promise<{ info: Listed; description: ServiceDescription }>;
+  trees(): Promise<(NodeInfo & { tree: TreeNode })[]>;
+  close(): Promise<void>;
+}
+
+function fromNode(node: Node): Robot {
+  return {
+    via: 'directory',
+    service: (name) => node.service(name),
+    list: () => node.services(),
+    info: async (name) => {
+      const info = await (await node.service<ServiceDirectory>(DIRECTORY_NAME)).lookup(name);
+      return { info, description: describeOf(await node.service(name)) };
+    },
+    trees: async () => Promise.all((await node.nodes()).map(async (n) => ({ ...n, tree: await node.treeOf(n.node) }))),
+    close: () => node.stop(),
+  };
+}
+
+function fromSession(session: Session): Robot {
+  return {
+    via: 'gateway',
+    service: (name) => session.service(name),
+    list: async () => (await session.services()).map((name) => ({ name })),
+    info: async (name) => ({ info: { name }, description: describeOf(await session.service(name)) }),
+    trees: () => {
+      throw new Error("tree is not available through the gateway: it shows the robot's inside (addresses, processes); run it on the robot");
+    },
+    close: () => session.close(),
+  };
+}
+
+/** Options of the commands that reach a robot from outside, through its Gateway. */
+export interface GatewayCliOptions {
+  gateway?: string;
+  token?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  proxy?: string;
+}
+
+function file(path: string | undefined, what: string): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read the ${what} ${path}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The robot a command talks to: through the Gateway with `--gateway` (and `--token` or
+ * `--cert`/`--key`, `--ca`, `--proxy`; the token may also come from QIACT_TOKEN), else by
+ * joining its directory as a node.
+ */
+export async function openRobot(options: RobotOptions & GatewayCliOptions, warn: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<Robot> {
+  if (options.gateway === undefined) return fromNode(await joinRobot(options, warn));
+  const token = options.token ?? env.QIACT_TOKEN;
+  if ((options.cert === undefined) !== (options.key === undefined)) throw new UsageError('--cert and --key go together');
+  if (token === undefined && options.cert === undefined) throw new UsageError('--gateway needs --token (or QIACT_TOKEN) or --cert and --key');
+  const timeout = timeoutOf(options);
+  const connectOptions: ConnectOptions = {
+    ...(token === undefined ? {} : { token }),
+    ...(options.cert === undefined ? {} : { cert: file(options.cert, 'certificate'), key: file(options.key, 'key') }),
+    ...(options.ca === undefined ? {} : { ca: file(options.ca, 'CA certificate') }),
+    ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
+    ...(timeout === undefined ? {} : { callTimeout: timeout }),
+    onWarning: options.verbose ? (message) => warn(`qiact: ${message}`) : () => {},
+  };
+  try {
+    return fromSession(await connect(options.gateway, connectOptions));
+  } catch (error) {
+    if (error instanceof AuthenticationError) throw new Error(`the gateway at ${options.gateway} refused this client: ${error.message}`, { cause: error });
+    const why = error instanceof UnreachableError ? error.reason : (error as Error).message;
+    throw new Error(`cannot reach the gateway at ${options.gateway}: ${why}`, { cause: error });
+  }
+}
+
+/** Runs `fn` with the robot, and lets go of it after, whatever happens. */
+export async function withRobot<T>(options: RobotOptions & GatewayCliOptions, warn: (line: string) => void, fn: (robot: Robot) => Promise<T>): Promise<T> {
+  const robot = await openRobot(options, warn);
+  try {
+    return await fn(robot);
+  } finally {
+    await robot.close();
+  }
+}

@@ -326,11 +326,12 @@ export class HandshakeError extends QiactError {
 }
 
 /** Why the Gateway refused a client at the door. */
-export type AuthenticationReason = 'token' | 'certificate' | 'rate-limited' | 'timeout' | 'protocol';
+export type AuthenticationReason = 'token' | 'certificate' | 'jid' | 'rate-limited' | 'timeout' | 'protocol';
 
 /**
  * The Gateway refused to let a client in: a wrong or missing token (`token`), a client
- * certificate that is expired, revoked or from another CA (`certificate`), too many failures from
+ * certificate that is expired, revoked or from another CA (`certificate`), an XMPP address with
+ * no permissions (`jid`), too many failures from
  * that address (`rate-limited`), no authentication in time (`timeout`), or not speaking the
  * protocol (`protocol`).
  */

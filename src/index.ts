@@ -16,6 +16,8 @@ export { DIRECTORY_NAME, ServiceDirectory } from '../actors/directory/directory.
 export { gateway, GatewayService, DEFAULT_GATEWAY_PORT } from '../actors/gateway/gateway.js';
 export { hashToken, newToken } from '../actors/gateway/tokens.js';
 export { connect } from './client/gateway-client.js';
+export { xmppLink, XmppLinkService } from '../actors/xmpp/xmpp-link.js';
+export { robots } from './client/robots.js';
 export {
   ErrorCode,
   QiactError,
@@ -65,3 +67,5 @@ export type { GatewayOptions } from '../actors/gateway/gateway.js';
 export type { GatewayLimits } from '../actors/gateway/session.js';
 export type { PermissionTable, IdentityRules, Access } from '../actors/gateway/permissions.js';
 export type { ConnectOptions, Session } from './client/gateway-client.js';
+export type { XmppLinkOptions } from '../actors/xmpp/xmpp-link.js';
+export type { RobotPresence } from './client/xmpp-dialer.js';

@@ -1,11 +1,12 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import { DIRECTORY_NAME, type ServiceDirectory } from '../directory/directory.js';
+import { DIRECTORY_NAME } from '../directory/directory.js';
 import { AuthenticationError, InvalidArgumentError } from '../../src/errors.js';
-import type { Remote } from '../../src/remote.js';
+import { SocketLink } from '../../src/transport/socket-link.js';
 import { Service, type ServiceClass } from '../../src/service.js';
 import { systemClock } from '../../src/clock.js';
 import { FailureLimiter } from './failures.js';
 import { Permissions, type PermissionTable } from './permissions.js';
+import { ServiceProxy } from './service-proxy.js';
 import { DEFAULT_LIMITS, GatewaySession, type GatewayLimits, type SessionHost } from './session.js';
 import { TokenBook } from './tokens.js';
 
@@ -59,7 +60,6 @@ export class GatewayService extends Service {
   readonly #listen: { host: string; port: number };
   readonly #limiter: FailureLimiter;
   readonly #sessions = new Set<GatewaySession>();
-  readonly #handles = new Map<string, Promise<Remote<unknown>>>();
   /** What the sessions use of this gateway. */
   readonly #host: SessionHost;
   #server: Server | null = null;
@@ -75,14 +75,14 @@ export class GatewayService extends Service {
     this.#permissions = new Permissions(options.permissions, new Set([DIRECTORY_NAME, ...(options.internal ?? [])]));
     const block = options.blockAfter ?? { failures: 5, windowMs: 60_000 };
     this.#limiter = new FailureLimiter(systemClock, block.failures, block.windowMs);
+    const proxy = new ServiceProxy(() => this.context, this.#permissions);
     this.#host = {
       clock: systemClock,
       limits: this.#limits,
       permissions: this.#permissions,
-      identify: (socket, token) => this.#identify(socket, token),
       failed: (address) => this.#limiter.fail(address),
-      handle: (name) => this.#handle(name),
-      visible: (identity) => this.#visible(identity),
+      handle: (name) => proxy.handle(name),
+      visible: (identity) => proxy.visible(identity),
       closed: (session) => void this.#sessions.delete(session),
       warn: (message, error) => this.context.warn(message, error),
     };
@@ -103,7 +103,8 @@ export class GatewayService extends Service {
     server.maxConnections = this.#limits.maxConnections;
     server.on('secureConnection', (socket: TLSSocket) => {
       const address = socket.remoteAddress ?? '?';
-      this.#sessions.add(new GatewaySession(this.#host, socket, address, this.#limiter.blocked(address)));
+      const link = new SocketLink(socket, `client ${address}`, { maxFrame: this.#limits.maxFrame, maxWriteBuffer: this.#limits.maxWriteBuffer });
+      this.#sessions.add(new GatewaySession(this.#host, link, address, (token) => this.#identify(socket, token), this.#limiter.blocked(address)));
     });
     // Plain TCP on the TLS port, a bad certificate, a silent client: that connection only.
     server.on('tlsClientError', (error, socket) => {
@@ -149,21 +150,6 @@ export class GatewayService extends Service {
     }
     const identity = this.#tokens.identify(token);
     return identity ?? new AuthenticationError('token', token === undefined || token === null ? 'no token and no client certificate' : 'unknown token');
-  }
-
-  #handle(name: string): Promise<Remote<unknown>> {
-    let handle = this.#handles.get(name);
-    if (handle === undefined) {
-      handle = this.context.service(name);
-      this.#handles.set(name, handle);
-      handle.catch(() => this.#handles.delete(name));
-    }
-    return handle;
-  }
-
-  async #visible(identity: string): Promise<string[]> {
-    const directory = (await this.#handle(DIRECTORY_NAME)) as Remote<ServiceDirectory>;
-    return (await directory.list()).map((s) => s.name).filter((name) => this.#permissions.mayUse(identity, name));
   }
 }
 

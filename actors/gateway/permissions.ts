@@ -68,6 +68,11 @@ export class Permissions {
     }
   }
 
+  /** Whether `identity` has rules at all (an XMPP link lets in only the JIDs it knows). */
+  knows(identity: string): boolean {
+    return this.#rules.has(identity);
+  }
+
   allows(identity: string, service: string, member: string, access: Access): boolean {
     const rules = this.#rules.get(identity);
     if (rules === undefined || this.internal.has(service)) return false;

@@ -1,10 +1,9 @@
-import type { TLSSocket } from 'node:tls';
 import type { ServiceDescription } from '../../src/behaviour.js';
 import type { Clock } from '../../src/clock.js';
 import { AuthenticationError, BadMessageError, LimitExceededError, NoSuchMethodError, type AuthenticationReason } from '../../src/errors.js';
 import { parseGatewayMessage, PROTOCOL_VERSION, type GatewayMessage, type GatewayMessageOf } from '../../src/messages.js';
 import { describeOf, type Remote, type RemoteMethod, type RemoteSignal, type Subscription } from '../../src/remote.js';
-import { SocketLink } from '../../src/transport/socket-link.js';
+import type { Link } from '../../src/transport/link.js';
 import type { Permissions } from './permissions.js';
 import { publicError } from './public-error.js';
 
@@ -47,8 +46,6 @@ export interface SessionHost {
   readonly clock: Clock;
   readonly limits: GatewayLimits;
   readonly permissions: Permissions;
-  /** The identity of a client: its verified certificate's subject, else its token's owner. */
-  identify(socket: TLSSocket, token: unknown): string | AuthenticationError;
   /** A refused authentication from `address` (for the rate limit). */
   failed(address: string): void;
   /** A handle on an internal service, made by the gateway actor. */
@@ -91,23 +88,25 @@ class Bucket {
  * address removed.
  */
 export class GatewaySession {
-  readonly link: SocketLink;
   identity: string | null = null;
   #state: 'authenticating' | 'open' | 'closing' = 'authenticating';
   #timer: unknown;
-  #inFlight = 0;
+  /** Ids of the calls being answered: a replayed id is refused, not run twice. */
+  readonly #inFlight = new Set<number>();
   readonly #bucket: Bucket;
   readonly #subscriptions = new Map<number, Subscription>();
 
   constructor(
     private readonly host: SessionHost,
-    private readonly socket: TLSSocket,
+    /** The client's connection: TLS through the gateway's listener, or stanzas through XMPP. */
+    readonly link: Link,
     readonly address: string,
+    /** Who the client is, from what its connection proves (a certificate, a JID) and its `auth` token. */
+    private readonly identify: (token: unknown) => string | AuthenticationError,
     /** Too many failed authentications from this address lately: refused whatever it sends. */
     blocked = false,
   ) {
     const { limits } = host;
-    this.link = new SocketLink(socket, `client ${address}`, { maxFrame: limits.maxFrame, maxWriteBuffer: limits.maxWriteBuffer });
     this.#bucket = new Bucket(limits.messagesPerSecond, host.clock);
     this.#timer = host.clock.setTimer(() => this.#deny('timeout', `no authentication within ${limits.handshakeTimeout} ms`, false), limits.handshakeTimeout);
     this.link.onMessage = (m) => this.#receive(m);
@@ -168,18 +167,16 @@ export class GatewaySession {
         this.#subscriptions.get(m.sub)?.off();
         this.#subscriptions.delete(m.sub);
         return;
-      default: {
-        const error = new BadMessageError(m.kind, 'kind', 'is not something a client sends after authenticating');
-        this.host.warn(`closing client ${this.address} (${this.identity}): ${error.message}`);
-        this.link.close(error);
-      }
+      default:
+        // A reply to nothing, a second auth...: answered by nobody, logged, and the session goes on.
+        this.host.warn(`ignored '${m.kind}' from client ${this.address} (${this.identity}): not something a client sends after authenticating`);
     }
   }
 
   #authenticate(m: GatewayMessage): void {
     if (m.kind !== 'auth') return this.#deny('protocol', `the first message must be 'auth', not '${m.kind}'`, false);
     if (m.version !== PROTOCOL_VERSION) return this.#deny('protocol', `protocol version ${m.version}; this gateway speaks ${PROTOCOL_VERSION}`, false);
-    const identity = this.host.identify(this.socket, m.token);
+    const identity = this.identify(m.token);
     if (identity instanceof AuthenticationError) return this.#deny(identity.reason, identity.message.replace(/^authentication failed \(\w+\): /, ''));
     this.host.clock.clearTimer(this.#timer);
     this.identity = identity;
@@ -198,18 +195,22 @@ export class GatewaySession {
   async #call(m: GatewayMessageOf<'call'>): Promise<void> {
     const { id, to: service, method } = m;
     if (!this.#admit(id, service, method)) return;
-    if (this.#inFlight >= this.host.limits.maxInFlight) {
+    if (this.#inFlight.size >= this.host.limits.maxInFlight) {
       this.#send({ kind: 'fail', id, error: publicError(new LimitExceededError('calls in flight', this.host.limits.maxInFlight), service, method) as never });
       return;
     }
-    this.#inFlight++;
+    if (this.#inFlight.has(id)) {
+      this.#send({ kind: 'fail', id, error: publicError(new BadMessageError('call', 'id', `${id} is already in flight on this connection`), service, method) as never });
+      return;
+    }
+    this.#inFlight.add(id);
     try {
       const value = service === GATEWAY_TARGET ? await this.#gatewayRequest(method) : await this.#forward(service, method, m.args, m.timeout);
       if (this.#state === 'open') this.#send({ kind: 'reply', id, value });
     } catch (error) {
       if (this.#state === 'open') this.#send({ kind: 'fail', id, error: publicError(error, service, method) as never });
     } finally {
-      this.#inFlight--;
+      this.#inFlight.delete(id);
     }
   }
 

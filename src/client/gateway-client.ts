@@ -1,25 +1,20 @@
-import { isIP } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { ServiceDescription } from '../behaviour.js';
 import { fromWire } from '../codec/wire-error.js';
 import { AuthenticationError, BadMessageError, CallTimeoutError, InvalidArgumentError, NodeStoppedError, UnreachableError, type AuthenticationReason } from '../errors.js';
 import { parseGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from '../messages.js';
 import { checkCallOptions, makeHandle, type CallOptions, type HandleTarget, type Remote, type Subscription } from '../remote.js';
-import { SocketLink } from '../transport/socket-link.js';
-import { tunnel } from './proxy-tunnel.js';
+import type { Link } from '../transport/link.js';
+import { TlsDialer, type Dialer, type TlsDialOptions } from './tls-dialer.js';
+import { XmppDialer, type XmppDialOptions } from './xmpp-dialer.js';
 
-export interface ConnectOptions {
+/**
+ * How to reach the robot. Through its Gateway (`tls://host:port`): `token` or `cert`/`key`, with
+ * `ca`, `servername`, `proxy`. Through XMPP (`xmpp:robot@domain`): this client's own `jid` and
+ * `password`, and the XMPP `service` to log in to.
+ */
+export interface ConnectOptions extends TlsDialOptions, XmppDialOptions {
   /** A bearer token the gateway knows. */
   readonly token?: string;
-  /** A client certificate and its key (PEM), for mutual TLS: its subject CN is the identity. */
-  readonly cert?: string | Buffer;
-  readonly key?: string | Buffer;
-  /** The CA that signed the gateway's certificate, when it is not a public one. */
-  readonly ca?: string | Buffer;
-  /** The name the gateway's certificate must carry; default the URL's host. */
-  readonly servername?: string;
-  /** An HTTP proxy to tunnel through with CONNECT: `http://[user:password@]host:port`. */
-  readonly proxy?: string;
   /** Default call timeout in ms; default 30000. */
   readonly callTimeout?: number;
   /** Time allowed to connect and authenticate, in ms; default 10000. */
@@ -30,7 +25,7 @@ export interface ConnectOptions {
   readonly onWarning?: (message: string, error?: unknown) => void;
 }
 
-/** A client's session with a robot through its Gateway: the same `service<T>(name)` as a node. */
+/** A client's session with a robot through its Gateway or XMPP: the same `service<T>(name)` as a node. */
 export interface Session {
   /** Who the gateway says this client is. */
   readonly identity: string;
@@ -57,12 +52,6 @@ interface Watch {
   readonly end: (reason: string) => void;
 }
 
-function parseUrl(url: string): { host: string; port: number } {
-  const m = /^tls:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})$/.exec(url);
-  if (m === null) throw new InvalidArgumentError('url', `${JSON.stringify(url)} must be tls://host:port`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-}
-
 /**
  * Connects to a robot's Gateway (`tls://host:port`), authenticates with a token or a client
  * certificate, and resolves to a session once the gateway has let it in. A refusal is an
@@ -73,17 +62,23 @@ function parseUrl(url: string): { host: string; port: number } {
  */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Session> {
   const client = new GatewayClient(url, options);
-  await client.open();
+  try {
+    await client.open();
+  } catch (error) {
+    // Nothing may outlive a refused connect (an XMPP login would keep reconnecting).
+    await client.close();
+    throw error;
+  }
   return client;
 }
 
 class GatewayClient implements Session {
   identity = '';
   readonly #url: string;
-  readonly #target: { host: string; port: number };
+  readonly #dialer: Dialer;
   readonly #options: ConnectOptions;
   readonly #timeout: number;
-  #link: SocketLink | null = null;
+  #link: Link | null = null;
   #closed = false;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
@@ -93,7 +88,7 @@ class GatewayClient implements Session {
 
   constructor(url: string, options: ConnectOptions) {
     this.#url = url;
-    this.#target = parseUrl(url);
+    this.#dialer = url.startsWith('xmpp:') ? new XmppDialer(url, options) : new TlsDialer(url, options);
     this.#options = options;
     this.#timeout = options.callTimeout ?? 30_000;
     checkCallOptions({ timeout: this.#timeout });
@@ -109,35 +104,9 @@ class GatewayClient implements Session {
    * the connection go once `wake` says so (after a reconnection: once subscriptions are back).
    */
   async open(wake = true): Promise<void> {
-    const { host, port } = this.#target;
     const o = this.#options;
     const timeoutMs = o.connectTimeout ?? 10_000;
-    const raw = o.proxy === undefined ? undefined : await tunnel(o.proxy, host, port, timeoutMs);
-    const socket = await new Promise<TLSSocket>((resolve, reject) => {
-      // `host` also names whom the certificate must be for (a name, or an IP in subjectAltName).
-      const servername = o.servername ?? (isIP(host) ? undefined : host);
-      const s = tlsConnect({
-        host,
-        port,
-        ...(raw === undefined ? {} : { socket: raw }),
-        ...(servername === undefined ? {} : { servername }),
-        ...(o.ca === undefined ? {} : { ca: o.ca }),
-        ...(o.cert === undefined ? {} : { cert: o.cert, key: o.key }),
-      });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new UnreachableError(this.#url, `no TLS connection within ${timeoutMs} ms`));
-      }, timeoutMs);
-      s.once('secureConnect', () => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      s.once('error', (error) => {
-        clearTimeout(timer);
-        reject(new UnreachableError(this.#url, error.message, { cause: error }));
-      });
-    });
-    const link = new SocketLink(socket, this.#url);
+    const link = await this.#dialer.dial(timeoutMs);
     const admitted = new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         link.close();
@@ -208,7 +177,7 @@ class GatewayClient implements Session {
   }
 
   /** The connection dropped: fail what was in flight, then reconnect with backoff. */
-  #lost(link: SocketLink, reason: Error | undefined): void {
+  #lost(link: Link, reason: Error | undefined): void {
     if (this.#link !== link) return;
     this.#link = null;
     const error = new UnreachableError(this.#url, reason ? reason.message : 'the gateway closed the connection');
@@ -367,5 +336,6 @@ class GatewayClient implements Session {
       link.close();
       await link.closed;
     }
+    await this.#dialer.close();
   }
 }

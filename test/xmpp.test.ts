@@ -12,6 +12,7 @@ import {
   type XmppLinkOptions,
 } from '../src/index.js';
 import { createCodec } from '../src/codec/cbor.js';
+import { cliEnv, qiact, running } from './_support/cli.js';
 import { startProsody, type Prosody } from './_support/prosody.js';
 import { Collector, deferred, within } from './_support/wait.js';
 import { Arm, Battery } from './fixtures/robot.js';
@@ -172,4 +173,31 @@ test('bad input over XMPP: unknown JIDs, malformed and oversized payloads, repla
   t.true(fails.length > 0 && fails.every((f) => f.error.code === 'LIMIT_EXCEEDED' && f.error.data.limit === 'messages per second'));
 
   t.is(await battery.drain(1), 99, 'the robot and its other clients go on');
+});
+
+test('the qiact command through XMPP: robots lists the robot online with its services; ls, call and watch go through the server', async (t) => {
+  const server = await startProsody(t);
+  await robotOn(t, server);
+  const env = cliEnv();
+  const x = ['--xmpp', 'alice@localhost', '--password', 'alice-pw', '--xmpp-server', server.service];
+  const r = [...x, '--robot', 'robot1@localhost'];
+  // Following the robot comes with the first session.
+  const ls = await qiact(env, 'ls', ...r);
+  t.deepEqual([ls.code, ls.stderr], [0, '']);
+  t.deepEqual(ls.stdout.trimEnd().split('\n').sort(), ['NAME', 'arm', 'battery']);
+  const listed = await qiact(env, 'robots', ...x);
+  t.is(listed.code, 0, listed.stderr);
+  t.regex(listed.stdout, /^ROBOT +NAME +STATUS +MACHINE +SERVICES\nrobot1@localhost +Robot One +online +xmpp-robot +.*battery/);
+  t.is((await qiact(env, 'call', 'battery.drain', '10', ...r)).stdout, '90\n');
+  const watch = running(t, env, 'watch', 'arm.moved', ...r);
+  await watch.line('stderr', /watching arm\.moved/);
+  await qiact(env, 'call', 'arm.move', '4', ...r);
+  t.regex(await watch.line('stdout', /arm\.moved/), / arm\.moved 4$/);
+  const denied = await qiact(env, 'call', 'battery.charge', ...r);
+  t.deepEqual([denied.code, denied.stderr], [1, 'qiact: alice@localhost may not use battery.charge\n']);
+  const stranger = await qiact(env, 'ls', '--xmpp', 'mallory@localhost', '--password', 'mallory-pw', '--xmpp-server', server.service, '--robot', 'robot1@localhost');
+  t.is(stranger.code, 1);
+  t.regex(stranger.stderr, /^qiact: the robot robot1@localhost refused mallory@localhost: authentication failed \(jid\)/);
+  const noRobot = await qiact(env, 'ls', ...x);
+  t.deepEqual([noRobot.code, /--robot/.test(noRobot.stderr)], [2, true]);
 });

@@ -1,5 +1,6 @@
-import { formatInfo, formatServices, formatTree } from './format.js';
-import { withRobot, type GatewayCliOptions } from './robot.js';
+import { robots } from '../client/robots.js';
+import { columns, formatInfo, formatServices, formatTree } from './format.js';
+import { withRobot, xmppLoginOf, type GatewayCliOptions } from './robot.js';
 import type { RobotOptions } from './session.js';
 
 type Print = (line: string) => void;
@@ -38,4 +39,16 @@ export function trees(options: Options, print: Print, warn: Print): Promise<numb
     }
     return 0;
   });
+}
+
+/** `qiact robots --xmpp you@server`: the robots this account follows, with their presence. */
+export async function listRobots(options: GatewayCliOptions & { json?: boolean }, print: Print): Promise<number> {
+  const found = await robots(xmppLoginOf(options));
+  if (options.json) print(JSON.stringify(found));
+  else {
+    const rows = [['ROBOT', 'NAME', 'STATUS', 'MACHINE', 'SERVICES']];
+    for (const r of found) rows.push([r.jid, r.name || '-', r.online ? 'online' : 'offline', r.machineId || '-', r.services.join(' ') || '-']);
+    for (const line of columns(rows)) print(line);
+  }
+  return 0;
 }

@@ -4,7 +4,8 @@ import { runBench } from './bench-command.js';
 import { runDemo } from './demo-command.js';
 import { runDirectory } from './directory-command.js';
 import { printNewToken, runGateway } from './gateway-command.js';
-import { listServices, serviceInfo, trees } from './inspect-commands.js';
+import { listRobots, listServices, serviceInfo, trees } from './inspect-commands.js';
+import type { GatewayCliOptions } from './robot.js';
 import { call, get, post, set, watch } from './member-commands.js';
 import { runModule } from './run-command.js';
 import { DEFAULT_DIRECTORY, UsageError, type RobotOptions } from './session.js';
@@ -21,9 +22,11 @@ Configuration (options first, then environment, then defaults):
   QIACT_LISTEN           extra endpoints to listen on, comma-separated (tcp:host:port)
                          default: this node's own Unix socket only
   QIACT_TOKEN            the token for --gateway  default: unset
+  QIACT_XMPP_PASSWORD    the password for --xmpp  default: unset
 
 From outside the robot, every command that talks to it takes --gateway tls://robot:9443 with
---token (or --cert/--key) and --ca; tree is refused there (it shows the robot's inside).
+--token (or --cert/--key) and --ca, or --xmpp you@server --robot robot@server --password P;
+tree is refused there (it shows the robot's inside).
 
 Exit codes: 0 success, 1 failure (unreachable directory, no such service, timeout, service error,
 refused by the gateway),
@@ -32,13 +35,22 @@ refused by the gateway),
 
 /** Options of every command that talks to a running robot, from inside or through its Gateway. */
 function robot(command: Command): Command {
-  return joins(command)
+  return xmppLogin(joins(command))
+    .option('--robot <jid>', "with --xmpp: the robot's JID")
     .option('-g, --gateway <url>', "reach the robot from outside, through its Gateway (tls://host:port)")
     .option('--token <token>', 'with --gateway: a bearer token (default: $QIACT_TOKEN)')
     .option('--cert <file>', 'with --gateway: a client certificate (PEM), with --key')
     .option('--key <file>', "with --gateway: the client certificate's key (PEM)")
     .option('--ca <file>', "with --gateway: the CA that signed the gateway's certificate (PEM)")
-    .option('--proxy <url>', 'with --gateway: tunnel through an HTTP proxy, http://[user:password@]host:port');
+    .option('--proxy <url>', 'with --gateway: tunnel through an HTTP proxy, http://[user:password@]host:port')
+    .option('-x, --xmpp <jid>', 'reach the robot through XMPP, logged in as this JID (with --robot, --password)');
+}
+
+/** Options of the XMPP login (robot commands through XMPP, and `robots`). */
+function xmppLogin(command: Command): Command {
+  return command
+    .option('--password <password>', 'with --xmpp: the password of your JID (default: $QIACT_XMPP_PASSWORD)')
+    .option('--xmpp-server <url>', "with --xmpp: the XMPP server, xmpp://host:port (default: your JID's domain)");
 }
 
 /** Options of every command that joins a robot's directory as a node. */
@@ -80,6 +92,11 @@ function program(exit: (code: number) => void): Command {
     .description("make a new random client token, and the hash to put in the gateway's configuration")
     .option('--json', 'machine-readable output')
     .action((o: { json?: boolean }) => done(Promise.resolve(printNewToken(o, print))));
+  xmppLogin(qiact.command('robots'))
+    .description('the robots your XMPP account follows, online or not, with their services')
+    .option('-x, --xmpp <jid>', 'your JID (user@domain)')
+    .option('--json', 'machine-readable output')
+    .action((o: GatewayCliOptions & { json?: boolean }) => done(listRobots(o, print)));
   joins(qiact.command('run').argument('<module>', 'a module exporting Service classes, fromMachine(...) services, or a default supervisor spec'))
     .description('start a node hosting the services a module exports, until Ctrl-C')
     .addOption(new Option('-l, --listen <endpoint>', 'also listen here (repeatable), e.g. tcp:192.168.1.10:0').argParser(collect))

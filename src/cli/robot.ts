@@ -49,7 +49,7 @@ function fromSession(session: Session): Robot {
   };
 }
 
-/** Options of the commands that reach a robot from outside, through its Gateway. */
+/** Options of the commands that reach a robot from outside, through its Gateway or XMPP. */
 export interface GatewayCliOptions {
   gateway?: string;
   token?: string;
@@ -57,6 +57,12 @@ export interface GatewayCliOptions {
   cert?: string;
   key?: string;
   proxy?: string;
+  /** This client's own JID: reach the robot through XMPP. */
+  xmpp?: string;
+  /** The robot's JID. */
+  robot?: string;
+  password?: string;
+  xmppServer?: string;
 }
 
 function file(path: string | undefined, what: string): string | undefined {
@@ -74,6 +80,7 @@ function file(path: string | undefined, what: string): string | undefined {
  * joining its directory as a node.
  */
 export async function openRobot(options: RobotOptions & GatewayCliOptions, warn: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<Robot> {
+  if (options.xmpp !== undefined) return throughXmpp(options, warn, env);
   if (options.gateway === undefined) return fromNode(await joinRobot(options, warn));
   const token = options.token ?? env.QIACT_TOKEN;
   if ((options.cert === undefined) !== (options.key === undefined)) throw new UsageError('--cert and --key go together');
@@ -93,6 +100,28 @@ export async function openRobot(options: RobotOptions & GatewayCliOptions, warn:
     if (error instanceof AuthenticationError) throw new Error(`the gateway at ${options.gateway} refused this client: ${error.message}`, { cause: error });
     const why = error instanceof UnreachableError ? error.reason : (error as Error).message;
     throw new Error(`cannot reach the gateway at ${options.gateway}: ${why}`, { cause: error });
+  }
+}
+
+/** The XMPP login of `--xmpp JID --password P [--xmpp-server URL]` (password also from QIACT_XMPP_PASSWORD). */
+export function xmppLoginOf(options: GatewayCliOptions, env: NodeJS.ProcessEnv = process.env): { jid: string; password: string; service?: string } {
+  const password = options.password ?? env.QIACT_XMPP_PASSWORD;
+  if (options.xmpp === undefined || !/^[^@/\s]+@[^@/\s]+$/.test(options.xmpp)) throw new UsageError(`--xmpp needs this client's own JID, user@domain${options.xmpp ? `, not '${options.xmpp}'` : ''}`);
+  if (password === undefined) throw new UsageError('--xmpp needs --password (or QIACT_XMPP_PASSWORD)');
+  return { jid: options.xmpp, password, ...(options.xmppServer === undefined ? {} : { service: options.xmppServer }) };
+}
+
+async function throughXmpp(options: RobotOptions & GatewayCliOptions, warn: (line: string) => void, env: NodeJS.ProcessEnv): Promise<Robot> {
+  const login = xmppLoginOf(options, env);
+  if (options.robot === undefined) throw new UsageError('--xmpp needs --robot, the robot\'s JID (qiact robots lists them)');
+  const timeout = timeoutOf(options);
+  const url = `xmpp:${options.robot}`;
+  try {
+    return fromSession(await connect(url, { ...login, ...(timeout === undefined ? {} : { callTimeout: timeout }), onWarning: options.verbose ? (message) => warn(`qiact: ${message}`) : () => {} }));
+  } catch (error) {
+    if (error instanceof AuthenticationError) throw new Error(`the robot ${options.robot} refused ${login.jid}: ${error.message}`, { cause: error });
+    const why = error instanceof UnreachableError ? error.reason : (error as Error).message;
+    throw new Error(`cannot reach ${options.robot} through XMPP: ${why}`, { cause: error });
   }
 }
 

@@ -6,17 +6,18 @@
  *   npm run bench              table
  *   npm run bench -- --json    one JSON object per row
  *   npm run bench -- --quick   fewer rounds (a smoke run)
- *   npm run bench -- --only unix   one row (direct, port, unix, tcp or gateway)
+ *   npm run bench -- --only unix   one row (direct, port, unix, tcp, gateway or xmpp)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createCodec } from '../src/codec/cbor.js';
 import { encodeFrame } from '../src/codec/frames.js';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect as connectGateway, hashToken, routeOf, start, type GatewayOptions, type Node, type Remote } from '../src/index.js';
+import { connect as connectGateway, hashToken, routeOf, start, type GatewayOptions, type Node, type Remote, type XmppLinkOptions } from '../src/index.js';
 import { makeCerts } from '../test/_support/certs.js';
+import { startProsody, type Prosody } from '../test/_support/prosody.js';
 import { Echo, MODULE, Sink } from './services.js';
 
 const json = process.argv.includes('--json');
@@ -213,11 +214,28 @@ async function process_(node: Node): Promise<Row> {
   return row;
 }
 
-/** The other "machine" (its own process and machine id), started once for the tcp and gateway rows. */
-let other: Promise<{ process: ChildProcess; gateway: string }> | null = null;
+/** The other "machine" (its own process and machine id), started once for the tcp, gateway and xmpp rows. */
+let other: Promise<{ process: ChildProcess; gateway: string; xmpp: string | null }> | null = null;
 const certs = makeCerts();
+/** Cleanups of what the bench started (the XMPP server). */
+const cleanups: (() => unknown)[] = [];
 
-function otherMachine(node: Node): Promise<{ process: ChildProcess; gateway: string }> {
+/**
+ * A local XMPP server (Debian's prosody) for the xmpp row, with accounts for the robot and a
+ * client; null, with a note, where prosody is not installed.
+ */
+async function xmppServer(): Promise<Prosody | null> {
+  if (!existsSync('/usr/bin/prosody')) {
+    console.error('bench: no xmpp row: prosody is not installed (apt-get install prosody)');
+    return null;
+  }
+  const server = await startProsody({ teardown: (fn) => void cleanups.push(fn) });
+  server.register('robot1', 'robot-pw');
+  server.register('bench', 'bench-pw');
+  return server;
+}
+
+function otherMachine(node: Node, withXmpp = false): Promise<{ process: ChildProcess; gateway: string; xmpp: string | null }> {
   other ??= (async () => {
     const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
     // Its gateway lets the bench's client in with a token, with limits far above the load here.
@@ -231,16 +249,32 @@ function otherMachine(node: Node): Promise<{ process: ChildProcess; gateway: str
     };
     const file = join(certs.dir, 'bench-gateway-options');
     writeFileSync(file, JSON.stringify(options));
-    const env = { ...process.env, QIACT_MACHINE_ID: 'bench-other-machine', QIACT_DIRECTORY: tcp, QIACT_LISTEN: 'tcp:127.0.0.1:0', BENCH_GATEWAY: file };
+    const server = withXmpp ? await xmppServer() : null;
+    const xmpp: Partial<XmppLinkOptions> = server === null ? {} : {
+      service: server.service,
+      domain: server.domain,
+      username: 'robot1',
+      password: 'robot-pw',
+      permissions: { 'bench@localhost': { allow: ['echo-tcp.*'] } },
+      limits: { messagesPerSecond: 1e9, maxInFlight: 10 * IN_FLIGHT },
+    };
+    const env = {
+      ...process.env,
+      QIACT_MACHINE_ID: 'bench-other-machine',
+      QIACT_DIRECTORY: tcp,
+      QIACT_LISTEN: 'tcp:127.0.0.1:0',
+      BENCH_GATEWAY: file,
+      ...(server === null ? {} : { BENCH_XMPP: JSON.stringify(xmpp) }),
+    };
     const child: ChildProcess = fork(fileURLToPath(new URL('./remote-node.ts', import.meta.url)), [], { env });
     const ready = (await new Promise((resolve) => child.once('message', resolve))) as { gateway: string };
-    return { process: child, gateway: ready.gateway };
+    return { process: child, gateway: ready.gateway, xmpp: server?.service ?? null };
   })();
   return other;
 }
 
 async function machine(node: Node): Promise<Row> {
-  await otherMachine(node);
+  await otherMachine(node, true);
   const echo = await node.service<Echo>('echo-tcp');
   const floor = await socketFloor(echo, 'tcp');
   const row = await measure('other machine', routeOf(echo).path, 'bare TCP loopback echo', floor.call, (i) => echo.echo(i), { rounds: REMOTE_ROUNDS, samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
@@ -254,7 +288,7 @@ async function machine(node: Node): Promise<Row> {
  * inside: the "floor" of this row is the runtime's own TCP call, so the ratio is the gateway's cost.
  */
 async function outside(node: Node): Promise<Row> {
-  const { gateway: url } = await otherMachine(node);
+  const { gateway: url } = await otherMachine(node, true);
   const inside = await node.service<Echo>('echo-tcp');
   const session = await connectGateway(url, { token: 'bench-token', ca: certs.ca, servername: 'localhost', onWarning: () => {} });
   const echo = await session.service<Echo>('echo-tcp');
@@ -262,6 +296,25 @@ async function outside(node: Node): Promise<Row> {
     rounds: REMOTE_ROUNDS,
     samples: REMOTE_SAMPLES,
     calls: REMOTE_CALLS,
+  });
+  await session.close();
+  return row;
+}
+
+/**
+ * A client calling the same service through a local XMPP server (prosody) and the robot's XMPP
+ * link, beside the same call from inside over TCP: what the XMPP route costs.
+ */
+async function overXmpp(node: Node): Promise<Row | null> {
+  const { xmpp: service } = await otherMachine(node, true);
+  if (service === null) return null;
+  const inside = await node.service<Echo>('echo-tcp');
+  const session = await connectGateway('xmpp:robot1@localhost', { jid: 'bench@localhost', password: 'bench-pw', service, onWarning: () => {} });
+  const echo = await session.service<Echo>('echo-tcp');
+  const row = await measure('outside, over XMPP', routeOf(echo).path, 'the same call from inside over TCP', (i) => inside.echo(i), (i) => echo.echo(i), {
+    rounds: Math.min(REMOTE_ROUNDS, 10),
+    samples: Math.min(REMOTE_SAMPLES, 300),
+    calls: Math.min(REMOTE_CALLS, 10_000),
   });
   await session.close();
   return row;
@@ -287,21 +340,27 @@ function round(x: number): number {
 }
 
 const node = await start({ machineId: 'bench', listen: ['tcp:127.0.0.1:0'], onWarning: () => {} });
-// `--only port` (or direct, unix, tcp, gateway) runs one row.
+// `--only port` (or direct, unix, tcp, gateway, xmpp) runs one row.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-const rowsByPath: [string, (n: Node) => Promise<Row>][] = [
+const rowsByPath: [string, (n: Node) => Promise<Row | null>][] = [
   ['direct', direct],
   ['port', worker],
   ['unix', process_],
   ['tcp', machine],
   ['gateway', outside],
+  ['xmpp', overXmpp],
 ];
 const rows: Row[] = [];
-for (const [path, row] of rowsByPath) if (only === undefined || only === path) rows.push(await row(node));
+for (const [path, measureRow] of rowsByPath) {
+  if (only !== undefined && only !== path) continue;
+  const row = await measureRow(node);
+  if (row !== null) rows.push(row);
+}
 // (Set inside otherMachine(), which TypeScript's narrowing does not see.)
 const started = other as Promise<{ process: ChildProcess }> | null;
 if (started !== null) (await started).process.send('stop');
 await node.stop();
+for (const cleanup of cleanups) await cleanup();
 if (json) {
   for (const r of rows) console.log(JSON.stringify(r));
 } else {

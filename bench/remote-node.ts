@@ -2,11 +2,12 @@
  * "Another machine" for the bench: a node in its own process with its own machine id
  * (QIACT_MACHINE_ID), joining the directory at QIACT_DIRECTORY over TCP and listening on
  * QIACT_LISTEN. It offers Echo as `echo-tcp` and, when BENCH_GATEWAY names a JSON file of gateway
- * options, a Gateway in front of it (for the row of a call from outside). It tells its parent
- * when ready (with the gateway's endpoint), and stops when told.
+ * options, a Gateway in front of it (for the row of a call from outside); with BENCH_XMPP (XMPP
+ * link options as JSON), an XMPP link too. It tells its parent when ready (with the gateway's
+ * endpoint), and stops when told.
  */
 import { readFileSync } from 'node:fs';
-import { gateway, start, type GatewayOptions, type GatewayService } from '../src/index.js';
+import { gateway, start, xmppLink, type GatewayOptions, type GatewayService, type XmppLinkOptions, type XmppLinkService } from '../src/index.js';
 import { Echo } from './services.js';
 
 const node = await start({ onWarning: () => {} });
@@ -16,6 +17,11 @@ if (process.env.BENCH_GATEWAY) {
   const options = JSON.parse(readFileSync(process.env.BENCH_GATEWAY, 'utf8')) as GatewayOptions;
   await node.spawn(gateway(options), { name: 'Gateway' });
   endpoint = await (await node.service<GatewayService>('Gateway')).endpoint();
+}
+if (process.env.BENCH_XMPP) {
+  await node.spawn(xmppLink(JSON.parse(process.env.BENCH_XMPP) as XmppLinkOptions), { name: 'XmppLink' });
+  const link = await node.service<XmppLinkService>('XmppLink');
+  if (!(await link.online.get())) await new Promise<void>((resolve) => void link.online.connect((online) => online && resolve()));
 }
 process.on('message', () => void node.stop().then(() => process.exit(0)));
 process.on('disconnect', () => process.exit(0));

@@ -7,6 +7,7 @@ import {
   UnreachableError,
   connect,
   robots,
+  routeOf,
   start,
   xmppLink,
   type XmppLinkOptions,
@@ -52,6 +53,7 @@ test('over a real XMPP server: the robot announces its presence and services; an
   t.deepEqual((await session.services()).sort(), ['arm', 'battery']);
 
   const battery = await session.service<Battery>('battery');
+  t.is(routeOf(battery).path, 'xmpp');
   t.is(await battery.drain(10), 90);
   const lows = new Collector<number>();
   await battery.low.connect(lows.push);

@@ -306,7 +306,7 @@ class GatewayClient implements Session {
     const client = this;
     const target: HandleTarget = {
       name,
-      route: { service: name, address: this.#url, path: 'gateway' },
+      route: { service: name, address: this.#url, path: this.#url.startsWith('xmpp:') ? 'xmpp' : 'gateway' },
       call: (method, args, o) => client.call(name, method, args, o ?? options),
       post: (method, args) => client.post(name, method, args),
       subscribe: (member, listener) => client.subscribe(name, member, listener),

@@ -10,9 +10,9 @@ import type { Link } from '../transport/link.js';
 
 /**
  * How a message reaches its receiver: the router's choice, from the two addresses alone; or,
- * for a client outside the robot, through the Gateway.
+ * for a client outside the robot, through the Gateway or an XMPP server.
  */
-export type Path = 'direct' | 'port' | 'unix' | 'tcp' | 'gateway';
+export type Path = 'direct' | 'port' | 'unix' | 'tcp' | 'gateway' | 'xmpp';
 
 /** What a peer needs from its node. */
 export interface PeerHost {

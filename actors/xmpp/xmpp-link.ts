@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS, GatewaySession, type GatewayLimits, type SessionHost } 
 import { FailureLimiter } from '../gateway/failures.js';
 import { systemClock } from '../../src/clock.js';
 import { AuthenticationError, InvalidArgumentError } from '../../src/errors.js';
+import type { Remote } from '../../src/remote.js';
 import { Service, type ServiceClass } from '../../src/service.js';
 import { QIACT_NS, StanzaLink } from '../../src/transport/stanza-link.js';
 

@@ -187,7 +187,7 @@ class GatewayClient implements Session {
     }
     this.#pending.clear();
     if (this.#closed) return;
-    this.#warn(`lost the gateway ${this.#url} (${error.reason}); reconnecting`);
+    this.#warn(`lost the robot at ${this.#url} (${error.reason}); reconnecting`);
     void this.#reconnect();
   }
 
@@ -201,11 +201,11 @@ class GatewayClient implements Session {
         await this.open(false);
         await this.#restoreWatches();
         this.#wakeCallers();
-        this.#warn(`reconnected to the gateway ${this.#url}`);
+        this.#warn(`reconnected to the robot at ${this.#url}`);
         return;
       } catch (error) {
         if (error instanceof AuthenticationError && error.reason !== 'rate-limited') {
-          this.#warn(`the gateway ${this.#url} no longer lets this client in; the session ends`, error);
+          this.#warn(`the robot at ${this.#url} no longer lets this client in; the session ends`, error);
           void this.close();
           return;
         }

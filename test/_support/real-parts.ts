@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,22 +6,12 @@ import { join } from 'node:path';
 import { within } from './wait.js';
 
 /**
- * Makes sure a Debian package's program is here: the project installs what its tests need from
- * Debian's packages (as root, with apt-get), never by hand. Fails with what to do otherwise.
+ * Fails with what to do when a Debian package's program is missing. `npm test` installs them
+ * up front as root (test/_support/test-packages.js); a test never waits on apt.
  */
 export function ensureDebianPackage(pkg: string, program: string): void {
   if (existsSync(program)) return;
-  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
-    throw new Error(`this test needs ${program}: install the Debian package '${pkg}' (sudo apt-get install ${pkg})`);
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = (): void => void execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { env, stdio: 'pipe' });
-  try {
-    install();
-  } catch {
-    execFileSync('apt-get', ['update', '-qq'], { env, stdio: 'pipe' });
-    install();
-  }
+  throw new Error(`this test needs ${program}: install the Debian package '${pkg}' (sudo apt-get install ${pkg}), or run npm test as root, which installs it`);
 }
 
 /** A free TCP port on 127.0.0.1 (bound, then released). */

@@ -1,7 +1,12 @@
 // `npm test`: the ava suite under c8 (coverage floor in package.json "c8"), TAP passed through,
 // then one plain closing line `N passed, N failed` so that a run that executed nothing shows.
+// First, the real servers the tests use, from Debian's packages, are installed if missing
+// (as root, with apt-get): tinyproxy (HTTP CONNECT proxy), prosody (XMPP), iptables (NAT).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { installTestPackages } from './test-packages.js';
+
+installTestPackages();
 
 const bin = join(import.meta.dirname, '..', '..', 'node_modules', '.bin');
 const c8 = join(bin, 'c8');

@@ -1,4 +1,7 @@
 import test from 'ava';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { client, xml } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import {
@@ -202,4 +205,23 @@ test('the qiact command through XMPP: robots lists the robot online with its ser
   t.regex(stranger.stderr, /^qiact: the robot robot1@localhost refused mallory@localhost: authentication failed \(jid\)/);
   const noRobot = await qiact(env, 'ls', ...x);
   t.deepEqual([noRobot.code, /--robot/.test(noRobot.stderr)], [2, true]);
+});
+
+test('qiact xmpp --config runs the link for a robot from the shell; a client reaches the robot through it', async (t) => {
+  const server = await startProsody(t);
+  server.register('robot1', 'robot-pw');
+  server.register('alice', 'alice-pw');
+  const node = await start({ machineId: 'xmpp-cli-robot', onWarning: () => {} });
+  t.teardown(() => node.stop());
+  await node.spawn(Battery, { name: 'battery' });
+  const dir = mkdtempSync(join(tmpdir(), 'qiact-xmpp-'));
+  const config = join(dir, 'xmpp.json');
+  writeFileSync(config, JSON.stringify({ service: server.service, domain: 'localhost', username: 'robot1', permissions: { 'alice@localhost': { allow: ['battery.*'] } } }));
+  const env = cliEnv();
+  const noPassword = await qiact(env, 'xmpp', '--config', config);
+  t.deepEqual([noPassword.code, noPassword.stderr], [2, `qiact: ${config}: no 'password', and QIACT_XMPP_PASSWORD is not set\n`]);
+  const link = running(t, { ...env, QIACT_XMPP_PASSWORD: 'robot-pw' }, 'xmpp', '--config', config, '--directory', node.endpoints.find((e) => e.startsWith('unix:'))!);
+  t.regex(await link.line('stdout', /online as/), /^qiact xmpp: online as robot1@localhost\/qiact$/);
+  const call = await qiact(env, 'call', 'battery.drain', '25', '--xmpp', 'alice@localhost', '--password', 'alice-pw', '--xmpp-server', server.service, '--robot', 'robot1@localhost');
+  t.deepEqual([call.code, call.stdout, call.stderr], [0, '75\n', '']);
 });

@@ -4,6 +4,7 @@ import { runBench } from './bench-command.js';
 import { runDemo } from './demo-command.js';
 import { runDirectory } from './directory-command.js';
 import { printNewToken, runGateway } from './gateway-command.js';
+import { runXmppLink } from './xmpp-command.js';
 import { listRobots, listServices, serviceInfo, trees } from './inspect-commands.js';
 import type { GatewayCliOptions } from './robot.js';
 import { call, get, post, set, watch } from './member-commands.js';
@@ -87,6 +88,10 @@ function program(exit: (code: number) => void): Command {
     .description("run the robot's Gateway for clients from outside (TLS, tokens or client certificates, permissions), until Ctrl-C")
     .requiredOption('-c, --config <file>', 'the gateway configuration: JSON with listen, cert, key, ca (PEM paths), tokens, permissions, limits')
     .action((o: RobotOptions & { config: string }) => done(runGateway(o, print, warn)));
+  joins(qiact.command('xmpp'))
+    .description("run the robot's XMPP link: presence on an XMPP server, and calls through it from behind a NAT, until Ctrl-C")
+    .requiredOption('-c, --config <file>', 'the link configuration: JSON with service, domain, username, password (or $QIACT_XMPP_PASSWORD), permissions by JID')
+    .action((o: RobotOptions & { config: string }) => done(runXmppLink(o, print, warn)));
   qiact
     .command('token')
     .description("make a new random client token, and the hash to put in the gateway's configuration")

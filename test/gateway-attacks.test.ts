@@ -18,7 +18,7 @@ import { createCodec } from '../src/codec/cbor.js';
 import { encodeFrame, frameHeader } from '../src/codec/frames.js';
 import { makeCerts } from './_support/certs.js';
 import { within } from './_support/wait.js';
-import { Battery } from './fixtures/robot.js';
+import { Battery, Camera } from './fixtures/robot.js';
 
 const certs = makeCerts();
 const codec = createCodec();
@@ -26,23 +26,34 @@ const codec = createCodec();
 /** A robot with a battery and a gateway in this thread; its own, so limits and blocks stay in it. */
 async function robot(t: { teardown(fn: () => unknown): void }, extra: Partial<GatewayOptions> = {}) {
   const warnings: string[] = [];
-  const node = await start({ machineId: 'gw-attack', onWarning: (m) => warnings.push(m) });
+  const waiting: { pattern: RegExp; resolve: () => void }[] = [];
+  const node = await start({
+    machineId: 'gw-attack',
+    onWarning: (m) => {
+      warnings.push(m);
+      for (const w of waiting) if (w.pattern.test(m)) w.resolve();
+    },
+  });
+  /** Resolves once a warning matching `pattern` has been logged. */
+  const warned = (pattern: RegExp): Promise<void> =>
+    warnings.some((w) => pattern.test(w)) ? Promise.resolve() : new Promise((resolve) => waiting.push({ pattern, resolve }));
   t.teardown(() => node.stop());
   await node.spawn(Battery, { name: 'battery' });
+  await node.spawn(Camera, { name: 'camera' });
   const options: GatewayOptions = {
     listen: 'tls://127.0.0.1:0',
     cert: certs.server.cert,
     key: certs.server.key,
     ca: certs.ca,
     tokens: { tablet: hashToken('tablet-token') },
-    permissions: { tablet: { allow: ['battery.*'] } },
+    permissions: { tablet: { allow: ['battery.*', 'camera.*'] } },
     ...extra,
     limits: { failureDelay: 100, handshakeTimeout: 400, ...extra.limits },
   };
   await node.spawn(gateway(options), { name: 'Gateway' });
   const url = await (await node.service<GatewayService>('Gateway')).endpoint();
   const client = (more: Parameters<typeof connect>[1] = {}): Promise<Session> => connect(url, { token: 'tablet-token', ca: certs.ca, onWarning: () => {}, ...more });
-  return { node, url, warnings, client, port: Number(url.split(':').pop()) };
+  return { node, url, warnings, warned, client, port: Number(url.split(':').pop()) };
 }
 
 /** A TLS connection that speaks raw frames, for what a well-behaved client never sends. */
@@ -159,4 +170,29 @@ test('limits: calls in flight, messages per second and connections, each named i
   const more = [await client(), await client()];
   t.teardown(() => Promise.all(more.map((s) => s.close())));
   await t.throwsAsync(client({ connectTimeout: 2000 }), { instanceOf: UnreachableError }, 'a fourth connection is refused');
+});
+
+test('a client that stops reading is cut off at the write-buffer bound; the gateway and its other clients go on', async (t) => {
+  const { port, client, warned } = await robot(t, { limits: { maxWriteBuffer: 64 * 1024 } });
+  const good = await client();
+  t.teardown(() => good.close());
+  const camera = await good.service<Camera>('camera');
+
+  const slow = await raw(port);
+  slow.socket.write(encodeFrame(codec.encode({ kind: 'auth', version: 1, token: 'tablet-token' })));
+  slow.socket.write(encodeFrame(codec.encode({ kind: 'subscribe', id: 1, to: 'camera', from: '', member: 'frames', sub: 1 })));
+  await within(
+    (async () => {
+      while (!slow.received.some((m) => (m as { kind: string }).kind === 'reply')) await new Promise((resolve) => slow.socket.once('data', resolve));
+    })(),
+    'the subscription to be made',
+  );
+  slow.socket.pause(); // it reads no more
+
+  // 400 frames of 32 KiB: 12.8 MB for a client that reads nothing.
+  await camera.burst(400, 32 * 1024);
+  await within(warned(/client 127\.0\.0\.1 \(tablet\) dropped: .*not reading/), 'the slow client to be cut off');
+  await within(slow.closed, 'its connection to close');
+  t.is(await camera.burst(1, 16), 1, 'the good client goes on');
+  t.is(await (await good.service<Battery>('battery')).drain(1), 99);
 });

@@ -91,11 +91,13 @@ test('a robot from the shell: qiact directory, two qiact run nodes, ls / info / 
 
 test('qiact commands fail with one clear line and a distinct exit code', async (t) => {
   const env = cliEnv();
-  const directory = running(t, env, 'directory', '--listen', 'tcp:127.0.0.1:0');
-  const url = /(tcp:127\.0\.0\.1:\d+)/.exec(await directory.line('stdout', /listening on/))![1]!;
+  // With --json, the long-running commands say what they do as JSON lines too.
+  const directory = running(t, env, 'directory', '--listen', 'tcp:127.0.0.1:0', '--json');
+  const listening = JSON.parse(await directory.line('stdout', /"listening"/)) as { endpoints: string[] };
+  const url = listening.endpoints.find((e) => e.startsWith('tcp:'))!;
   const d = ['--directory', url];
-  const arm = running(t, env, 'run', join(FIXTURES, 'arm.ts'), ...d);
-  await arm.line('stdout', /hosting Arm/);
+  const arm = running(t, env, 'run', join(FIXTURES, 'arm.ts'), ...d, '--json');
+  t.like(JSON.parse(await arm.line('stdout', /"hosting"/)), { event: 'hosting', hosted: ['Arm'], directory: url });
 
   const cases: [string[], number, RegExp][] = [
     [['call', 'Nope.move', ...d], 1, /^qiact: no service named 'Nope'/],

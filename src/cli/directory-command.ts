@@ -6,6 +6,7 @@ export interface DirectoryOptions {
   /** Endpoints to listen on; default the robot's TCP port on loopback. */
   listen?: string[];
   verbose?: boolean;
+  json?: boolean;
 }
 
 /**
@@ -18,9 +19,10 @@ export async function runDirectory(options: DirectoryOptions, print: (line: stri
   if (!listen.some((e) => e.startsWith('unix:'))) listen.unshift(`unix:${socketFolder()}/directory.sock`);
   // directory: '' — this node is the directory, whatever QIACT_DIRECTORY says.
   const node = await start({ directory: '', listen, onWarning: (message) => warn(`qiact directory: ${message}`) });
-  print(`qiact directory ${node.machineId}/${node.processId}: listening on ${node.endpoints.join(', ')}`);
+  if (options.json) print(JSON.stringify({ event: 'listening', node: `${node.machineId}/${node.processId}/${node.threadId}`, endpoints: node.endpoints }));
+  else print(`qiact directory ${node.machineId}/${node.processId}: listening on ${node.endpoints.join(', ')}`);
   const signal = await untilInterrupted();
   await node.stop();
-  print(`qiact directory: stopped (${signal})`);
+  print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact directory: stopped (${signal})`);
   return 0;
 }

@@ -49,9 +49,9 @@ export async function runGateway(options: RobotOptions & { config: string }, pri
   try {
     await node.supervise(supervisor({ strategy: 'one_for_one', intensity: 5, period: 10_000, children: [{ id: 'gateway', name: GATEWAY_NAME, start: gateway(config) }] }));
     const endpoint = await (await node.service<GatewayService>(GATEWAY_NAME)).endpoint();
-    print(`qiact gateway: listening on ${endpoint}`);
+    print(options.json ? JSON.stringify({ event: 'listening', endpoint }) : `qiact gateway: listening on ${endpoint}`);
     const signal = await untilInterrupted();
-    print(`qiact gateway: stopped (${signal})`);
+    print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact gateway: stopped (${signal})`);
     return 0;
   } finally {
     await node.stop();

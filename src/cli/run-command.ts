@@ -31,9 +31,10 @@ export async function runModule(module: string, options: RunOptions, print: (lin
   try {
     const hosted = await host(node, exports, basename(module));
     if (hosted.length === 0) throw new UsageError(`${module} exports no service (a Service class, a fromMachine(...) service, or a default supervisor spec)`);
-    print(`qiact run ${node.machineId}/${node.processId}/${node.threadId}: hosting ${hosted.join(', ')} (directory ${directory})`);
+    const key = `${node.machineId}/${node.processId}/${node.threadId}`;
+    print(options.json ? JSON.stringify({ event: 'hosting', node: key, hosted, directory }) : `qiact run ${key}: hosting ${hosted.join(', ')} (directory ${directory})`);
     const signal = await untilInterrupted();
-    print(`qiact run: stopped (${signal})`);
+    print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact run: stopped (${signal})`);
     return 0;
   } finally {
     await node.stop();

@@ -31,9 +31,10 @@ export async function runXmppLink(options: RobotOptions & { config: string }, pr
     await node.supervise(supervisor({ strategy: 'one_for_one', intensity: 5, period: 10_000, children: [{ id: 'xmpp', name: XMPP_LINK_NAME, start: xmppLink(config) }] }));
     const link = await node.service<XmppLinkService>(XMPP_LINK_NAME);
     if (!(await link.online.get())) await new Promise<void>((resolve) => void link.online.connect((online) => online && resolve()));
-    print(`qiact xmpp: online as ${await link.jid()}`);
+    const jid = await link.jid();
+    print(options.json ? JSON.stringify({ event: 'online', jid }) : `qiact xmpp: online as ${jid}`);
     const signal = await untilInterrupted();
-    print(`qiact xmpp: stopped (${signal})`);
+    print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact xmpp: stopped (${signal})`);
     return 0;
   } finally {
     await node.stop();

@@ -1,11 +1,18 @@
-// The real servers the tests (and the bench's xmpp row) use, from Debian's packages: tinyproxy
-// (HTTP CONNECT proxy), prosody (XMPP), iptables (NAT). Installed if missing, as root, with
+// The real servers and tools the tests (and the bench's xmpp row) use, from Debian's packages:
+// tinyproxy (HTTP CONNECT proxy), prosody (XMPP), iptables (NAT), iproute2 (network namespaces,
+// veth, ss), openssl (test certificates). Installed if missing, as root, with
 // apt-get; elsewhere, one line says what to install. `node test/_support/test-packages.js` runs it.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
-const PACKAGES = { tinyproxy: '/usr/bin/tinyproxy', prosody: '/usr/bin/prosody', iptables: '/usr/sbin/iptables' };
+const PACKAGES = {
+  tinyproxy: '/usr/bin/tinyproxy',
+  prosody: '/usr/bin/prosody',
+  iptables: '/usr/sbin/iptables',
+  iproute2: '/usr/sbin/ip',
+  openssl: '/usr/bin/openssl',
+};
 
 export function installTestPackages() {
   const missing = Object.entries(PACKAGES)
@@ -13,7 +20,7 @@ export function installTestPackages() {
     .map(([pkg]) => pkg);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
-    console.log(`# the gateway and XMPP tests need Debian's ${missing.join(', ')}: sudo apt-get install ${missing.join(' ')} (or run as root)`);
+    console.log(`# the gateway, XMPP and network tests need Debian's ${missing.join(', ')}: sudo apt-get install ${missing.join(' ')} (or run as root)`);
     return;
   }
   console.log(`# installing the Debian packages the tests use: ${missing.join(' ')}`);

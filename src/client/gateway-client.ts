@@ -110,7 +110,7 @@ class GatewayClient implements Session {
     const admitted = new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         link.close();
-        reject(new UnreachableError(this.#url, `the gateway did not answer within ${timeoutMs} ms`));
+        reject(new UnreachableError(this.#url, `no answer to auth within ${timeoutMs} ms`));
       }, timeoutMs);
       link.onMessage = (raw) => {
         clearTimeout(timer);
@@ -124,11 +124,11 @@ class GatewayClient implements Session {
         if (m.kind === 'welcome') return resolve(m.identity);
         if (m.kind === 'denied') return reject(new AuthenticationError(m.reason as AuthenticationReason, m.message.replace(/^authentication failed \(\w+(-\w+)?\): /, '')));
         link.close();
-        reject(new UnreachableError(this.#url, `the gateway answered '${m.kind}' to auth`));
+        reject(new UnreachableError(this.#url, `'${m.kind}' came as the answer to auth`));
       };
       void link.closed.then((reason) => {
         clearTimeout(timer);
-        reject(new UnreachableError(this.#url, reason ? reason.message : 'the gateway closed the connection during authentication'));
+        reject(new UnreachableError(this.#url, reason ? reason.message : 'the connection closed during authentication'));
       });
     });
     link.send({ kind: 'auth', version: PROTOCOL_VERSION, token: o.token ?? null });

@@ -6,7 +6,7 @@ import { ServiceProxy } from '../gateway/service-proxy.js';
 import { DEFAULT_LIMITS, GatewaySession, type GatewayLimits, type SessionHost } from '../gateway/session.js';
 import { FailureLimiter } from '../gateway/failures.js';
 import { systemClock } from '../../src/clock.js';
-import { AuthenticationError, InvalidArgumentError } from '../../src/errors.js';
+import { AuthenticationError, InvalidArgumentError, SlowPeerError } from '../../src/errors.js';
 import type { Remote } from '../../src/remote.js';
 import { Service, type ServiceClass } from '../../src/service.js';
 import { QIACT_NS, StanzaLink } from '../../src/transport/stanza-link.js';
@@ -32,6 +32,12 @@ export interface XmppLinkOptions {
 }
 
 const bare = (jid: string): string => jid.split('/')[0]!;
+
+/** Bytes written to the XMPP connection's socket and not yet sent (a plain or a STARTTLS socket). */
+function unsent(xmpp: Client): number {
+  const socket = xmpp.socket as { writableLength?: number; socket?: { writableLength?: number } } | null | undefined;
+  return socket?.writableLength ?? socket?.socket?.writableLength ?? 0;
+}
 
 /**
  * The robot's XMPP link: it logs in to an XMPP server as its own JID and announces its presence
@@ -217,7 +223,13 @@ export class XmppLinkService extends Service {
         return;
       }
       const xmpp = this.#xmpp!;
-      const link = new StanzaLink(`xmpp ${from}`, (base64) => void xmpp.send(xml('message', { to: from }, xml('q', { xmlns: QIACT_NS }, base64))).catch(() => link.close()), this.#limits.maxFrame);
+      const send = (base64: string): void => {
+        // The robot's own socket to the server is shared by every client: a backlog past the
+        // bound (a server that does not keep up) ends the session that adds to it.
+        if (unsent(xmpp) > this.#limits.maxWriteBuffer) return link.close(new SlowPeerError(`the XMPP server (for ${from})`, this.#limits.maxWriteBuffer));
+        xmpp.send(xml('message', { to: from }, xml('q', { xmlns: QIACT_NS }, base64))).catch(() => link.close());
+      };
+      const link: StanzaLink = new StanzaLink(`xmpp ${from}`, send, this.#limits.maxFrame);
       const identity = bare(from);
       const session = new GatewaySession(
         this.#host,

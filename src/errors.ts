@@ -339,7 +339,8 @@ export class AuthenticationError extends QiactError {
   override readonly name = 'AuthenticationError';
   constructor(
     readonly reason: AuthenticationReason,
-    detail: string,
+    /** What exactly, e.g. `unknown token`, `client certificate refused: CERT_HAS_EXPIRED`. */
+    readonly detail: string,
   ) {
     super(ErrorCode.AuthenticationFailed, `authentication failed (${reason}): ${detail}`);
   }

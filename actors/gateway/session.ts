@@ -137,9 +137,8 @@ export class GatewaySession {
     this.host.clock.clearTimer(this.#timer);
     if (counts) this.host.failed(this.address);
     this.host.warn(`refused client ${this.address}: ${reason} (${detail})`);
-    const error = new AuthenticationError(reason, detail);
     this.host.clock.setTimer(() => {
-      this.#send({ kind: 'denied', reason, message: error.message });
+      this.#send({ kind: 'denied', reason, message: detail });
       this.link.close();
     }, this.host.limits.failureDelay);
   }
@@ -177,7 +176,7 @@ export class GatewaySession {
     if (m.kind !== 'auth') return this.#deny('protocol', `the first message must be 'auth', not '${m.kind}'`, false);
     if (m.version !== PROTOCOL_VERSION) return this.#deny('protocol', `protocol version ${m.version}; this gateway speaks ${PROTOCOL_VERSION}`, false);
     const identity = this.identify(m.token);
-    if (identity instanceof AuthenticationError) return this.#deny(identity.reason, identity.message.replace(/^authentication failed \(\w+\): /, ''));
+    if (identity instanceof AuthenticationError) return this.#deny(identity.reason, identity.detail);
     this.host.clock.clearTimer(this.#timer);
     this.identity = identity;
     this.#state = 'open';

@@ -122,7 +122,7 @@ class GatewayClient implements Session {
           return reject(error);
         }
         if (m.kind === 'welcome') return resolve(m.identity);
-        if (m.kind === 'denied') return reject(new AuthenticationError(m.reason as AuthenticationReason, m.message.replace(/^authentication failed \(\w+(-\w+)?\): /, '')));
+        if (m.kind === 'denied') return reject(new AuthenticationError(m.reason as AuthenticationReason, m.message));
         link.close();
         reject(new UnreachableError(this.#url, `'${m.kind}' came as the answer to auth`));
       };

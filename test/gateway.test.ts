@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import {
   DIRECTORY_NAME,
   gateway,
+  type GatewayService,
   PermissionDeniedError,
   ServiceError,
   UnreachableError,
@@ -106,4 +107,28 @@ test('a robot with a gateway: an outside client calls, watches and is denied exa
   t.is(await battery.drain(5), 10, 'the same handle works again');
   t.deepEqual(await lows.count(2), [15, 10], 'the subscription was made again');
   t.not((await directory.lookup('Gateway')).processId, processId);
+});
+
+test('gateways side by side keep to their own listeners; one killed without its onStop binds its port again when restarted', async (t) => {
+  const robot = await start({ machineId: 'gw-two', onWarning: () => {} });
+  t.teardown(() => robot.stop());
+  await robot.spawn(Battery, { name: 'battery' });
+  const base = { cert: certs.server.cert, key: certs.server.key, tokens: { tablet: hashToken('tablet-token') }, permissions };
+  const endpointOf = async (name: string): Promise<string> => (await robot.service<GatewayService>(name)).endpoint();
+  // Two on any free port each: starting the second leaves the first listening.
+  await robot.spawn(gateway({ ...base, listen: 'tls://127.0.0.1:0' }), { name: 'GatewayA' });
+  await robot.spawn(gateway({ ...base, listen: 'tls://127.0.0.1:0' }), { name: 'GatewayB' });
+  for (const name of ['GatewayA', 'GatewayB']) {
+    const session = await connect(await endpointOf(name), { token: 'tablet-token', ca: certs.ca, onWarning: () => {} });
+    t.is(await (await session.service<Battery>('battery')).level.get(), 100, `${name} answers`);
+    await session.close();
+  }
+  // A fixed port, and a brutal kill (no onStop): the restarted gateway takes its port back.
+  const port = await freePort();
+  const sup = await robot.supervise(supervisor({ strategy: 'one_for_one', children: [{ id: 'door', name: 'Door', start: gateway({ ...base, listen: `tls://127.0.0.1:${port}` }), shutdown: 'brutal_kill' }] }));
+  await sup.terminateChild('door');
+  t.not(await sup.restartChild('door'), null);
+  const session = await connect(`tls://127.0.0.1:${port}`, { token: 'tablet-token', ca: certs.ca, onWarning: () => {} });
+  t.is(await (await session.service<Battery>('battery')).drain(1), 99);
+  await session.close();
 });

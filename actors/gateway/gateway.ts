@@ -39,10 +39,11 @@ function parseListen(listen: unknown): { host: string; port: number } {
 }
 
 /**
- * A listener left by a gateway that was killed (a brutal kill runs no onStop): the next one on
- * the same endpoint closes it first, so a restart in the same thread can bind again.
+ * A listener left by a gateway that was killed (a brutal kill runs no onStop): the gateway of the
+ * same name that its supervisor starts next, on the same fixed port, closes it first, so that it
+ * can bind again. Keyed by name and endpoint: no other gateway's listener is ever touched.
  */
-const listening = new Map<string, Server>();
+const leftBehind = new Map<string, Server>();
 
 /**
  * The Gateway: the robot's one door for clients from outside. It listens on TLS, lets in a
@@ -89,8 +90,8 @@ export class GatewayService extends Service {
   }
 
   override async onStart(): Promise<void> {
-    const key = `${this.#listen.host}:${this.#listen.port}`;
-    listening.get(key)?.close();
+    const key = this.#listen.port === 0 ? null : `${this.context.name ?? this.context.self.text} ${this.#listen.host}:${this.#listen.port}`;
+    if (key !== null) leftBehind.get(key)?.close();
     const server = createServer({
       cert: this.#options.cert,
       key: this.#options.key,
@@ -120,10 +121,11 @@ export class GatewayService extends Service {
     const port = typeof bound === 'object' && bound !== null ? bound.port : this.#listen.port;
     this.#endpoint = `tls://${this.#listen.host.includes(':') ? `[${this.#listen.host}]` : this.#listen.host}:${port}`;
     this.#server = server;
-    listening.set(key, server);
+    if (key !== null) leftBehind.set(key, server);
   }
 
   override onStop(): void {
+    for (const [key, server] of leftBehind) if (server === this.#server) leftBehind.delete(key);
     this.#server?.close();
     for (const session of this.#sessions) session.close();
     this.#sessions.clear();

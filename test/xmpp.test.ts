@@ -12,7 +12,9 @@ import {
   robots,
   routeOf,
   start,
+  supervisor,
   xmppLink,
+  type XmppLinkService,
   type XmppLinkOptions,
 } from '../src/index.js';
 import { createCodec } from '../src/codec/cbor.js';
@@ -224,4 +226,32 @@ test('qiact xmpp --config runs the link for a robot from the shell; a client rea
   t.regex(await link.line('stdout', /online as/), /^qiact xmpp: online as robot1@localhost\/qiact$/);
   const call = await qiact(env, 'call', 'battery.drain', '25', '--xmpp', 'alice@localhost', '--password', 'alice-pw', '--xmpp-server', server.service, '--robot', 'robot1@localhost');
   t.deepEqual([call.code, call.stdout, call.stderr], [0, '75\n', '']);
+});
+
+test('an XMPP link killed without its onStop and restarted by its supervisor takes the login over; clients reach the robot again', async (t) => {
+  const server = await startProsody(t);
+  server.register('robot1', 'robot-pw');
+  server.register('alice', 'alice-pw');
+  const node = await start({ machineId: 'xmpp-kill', onWarning: () => {} });
+  t.teardown(() => node.stop());
+  await node.spawn(Battery, { name: 'battery' });
+  const link = xmppLink({ service: server.service, domain: 'localhost', username: 'robot1', password: 'robot-pw', permissions: { 'alice@localhost': { allow: ['battery.*'] } } });
+  const sup = await node.supervise(supervisor({ strategy: 'one_for_one', children: [{ id: 'xmpp', name: 'XmppLink', start: link, shutdown: 'brutal_kill' }] }));
+  const online = async (): Promise<void> => {
+    const l = await node.service<XmppLinkService>('XmppLink');
+    if (!(await l.online.get())) await new Promise<void>((resolve) => void l.online.connect((on) => on && resolve()));
+  };
+  await within(online(), 'the link to be online', 10_000);
+  await sup.terminateChild('xmpp');
+  await sup.restartChild('xmpp');
+  await within(online(), 'the restarted link to be online', 10_000);
+  const changes: boolean[] = [];
+  await (await node.service<XmppLinkService>('XmppLink')).online.connect((on) => changes.push(on));
+  const session = await connect('xmpp:robot1@localhost', { jid: 'alice@localhost', password: 'alice-pw', service: server.service, onWarning: () => {} });
+  t.teardown(() => session.close());
+  const battery = await session.service<Battery>('battery');
+  // Calls spread over a second and more: two logins on one resource would throw each other off
+  // the server within that (each reconnects 100 ms after losing), and calls would fail.
+  for (let i = 0; i < 200; i++) t.is(await battery.slow(5), 5);
+  t.deepEqual(changes, [], 'the restarted link stayed online');
 });

@@ -33,6 +33,13 @@ export interface XmppLinkOptions {
 
 const bare = (jid: string): string => jid.split('/')[0]!;
 
+/**
+ * A login left by a link that was killed (a brutal kill runs no onStop): the link restarted on
+ * the same JID stops it first; two logins on one resource would take turns throwing each other
+ * off the server.
+ */
+const leftBehind = new Map<string, Client>();
+
 /** Bytes written to the XMPP connection's socket and not yet sent (a plain or a STARTTLS socket). */
 function unsent(xmpp: Client): number {
   const socket = xmpp.socket as { writableLength?: number; socket?: { writableLength?: number } } | null | undefined;
@@ -97,6 +104,12 @@ export class XmppLinkService extends Service {
     await this.#refreshServices(directory);
 
     const o = this.#options;
+    const jid = `${o.username}@${o.domain}/${o.resource ?? 'qiact'}`;
+    const stale = leftBehind.get(jid);
+    if (stale !== undefined) {
+      stale.reconnect.stop();
+      await stale.stop().catch(() => {});
+    }
     const xmpp = client({ service: o.service, domain: o.domain, username: o.username, password: o.password, resource: o.resource ?? 'qiact' });
     this.#xmpp = xmpp;
     const first = o.reconnect?.firstDelay ?? 100;
@@ -117,6 +130,7 @@ export class XmppLinkService extends Service {
     xmpp.on('offline', () => this.#lost());
     xmpp.on('disconnect', () => this.#lost());
     xmpp.on('stanza', (stanza: Element) => this.#stanza(stanza));
+    leftBehind.set(jid, xmpp);
     // A server that is down now is retried by the reconnection, with backoff.
     xmpp.start().catch(() => {});
   }
@@ -126,6 +140,7 @@ export class XmppLinkService extends Service {
     const xmpp = this.#xmpp;
     this.#lost();
     if (xmpp === null) return;
+    for (const [jid, login] of leftBehind) if (login === xmpp) leftBehind.delete(jid);
     xmpp.reconnect.stop();
     try {
       if (xmpp.status === 'online') await xmpp.send(xml('presence', { type: 'unavailable' }));

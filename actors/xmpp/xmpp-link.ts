@@ -35,8 +35,8 @@ const bare = (jid: string): string => jid.split('/')[0]!;
 
 /**
  * A login left by a link that was killed (a brutal kill runs no onStop): the link restarted on
- * the same JID stops it first; two logins on one resource would take turns throwing each other
- * off the server.
+ * the same JID and server stops it first; two logins on one resource would take turns throwing
+ * each other off the server.
  */
 const leftBehind = new Map<string, Client>();
 
@@ -104,8 +104,9 @@ export class XmppLinkService extends Service {
     await this.#refreshServices(directory);
 
     const o = this.#options;
-    const jid = `${o.username}@${o.domain}/${o.resource ?? 'qiact'}`;
-    const stale = leftBehind.get(jid);
+    // The same account on the same server: a login of another server is another robot's.
+    const login = `${o.service} ${o.username}@${o.domain}/${o.resource ?? 'qiact'}`;
+    const stale = leftBehind.get(login);
     if (stale !== undefined) {
       stale.reconnect.stop();
       await stale.stop().catch(() => {});
@@ -130,7 +131,7 @@ export class XmppLinkService extends Service {
     xmpp.on('offline', () => this.#lost());
     xmpp.on('disconnect', () => this.#lost());
     xmpp.on('stanza', (stanza: Element) => this.#stanza(stanza));
-    leftBehind.set(jid, xmpp);
+    leftBehind.set(login, xmpp);
     // A server that is down now is retried by the reconnection, with backoff.
     xmpp.start().catch(() => {});
   }

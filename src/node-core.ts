@@ -431,6 +431,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
       service: <T>(name: string, options?: CallOptions) => this.handle<T>(name, options, actor),
       stop: () => void actor.stop('normal'),
       warn: (message: string, error?: unknown) => this.warn(`${actor.label}: ${message}`, error),
+      onExit: (fn: () => void) => actor.onExit(fn),
     };
   }
 

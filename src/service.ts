@@ -18,6 +18,12 @@ export interface ServiceContext {
   stop(): void;
   /** Reports something a person should know (through the node's `onWarning`; stderr by default). */
   warn(message: string, error?: unknown): void;
+  /**
+   * Runs `fn` once this run of the service has ended, however it ended (a clean stop, a crash,
+   * or a kill, which runs no `onStop`): for what must go with it, as an Erlang port goes with
+   * its process (a listening socket, a login). Returns a function that cancels it.
+   */
+  onExit(fn: () => void): () => void;
 }
 
 /** Binds a service instance to its running actor; supplied by the node. */

@@ -1,4 +1,4 @@
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { createServer, type TLSSocket } from 'node:tls';
 import { DIRECTORY_NAME } from '../directory/directory.js';
 import { AuthenticationError, InvalidArgumentError } from '../../src/errors.js';
 import { SocketLink } from '../../src/transport/socket-link.js';
@@ -39,13 +39,6 @@ function parseListen(listen: unknown): { host: string; port: number } {
 }
 
 /**
- * A listener left by a gateway that was killed (a brutal kill runs no onStop): the gateway of the
- * same name that its supervisor starts next, on the same fixed port, closes it first, so that it
- * can bind again. Keyed by name and endpoint: no other gateway's listener is ever touched.
- */
-const leftBehind = new Map<string, Server>();
-
-/**
  * The Gateway: the robot's one door for clients from outside. It listens on TLS, lets in a
  * client that proves who it is (a verified client certificate, or a bearer token), and proxies
  * its calls, posts, signal subscriptions and property access to the internal services by name,
@@ -63,7 +56,6 @@ export class GatewayService extends Service {
   readonly #sessions = new Set<GatewaySession>();
   /** What the sessions use of this gateway. */
   readonly #host: SessionHost;
-  #server: Server | null = null;
   #endpoint = '';
 
   constructor(options: GatewayOptions) {
@@ -90,8 +82,6 @@ export class GatewayService extends Service {
   }
 
   override async onStart(): Promise<void> {
-    const key = this.#listen.port === 0 ? null : `${this.context.name ?? this.context.self.text} ${this.#listen.host}:${this.#listen.port}`;
-    if (key !== null) leftBehind.get(key)?.close();
     const server = createServer({
       cert: this.#options.cert,
       key: this.#options.key,
@@ -120,15 +110,13 @@ export class GatewayService extends Service {
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : this.#listen.port;
     this.#endpoint = `tls://${this.#listen.host.includes(':') ? `[${this.#listen.host}]` : this.#listen.host}:${port}`;
-    this.#server = server;
-    if (key !== null) leftBehind.set(key, server);
-  }
-
-  override onStop(): void {
-    for (const [key, server] of leftBehind) if (server === this.#server) leftBehind.delete(key);
-    this.#server?.close();
-    for (const session of this.#sessions) session.close();
-    this.#sessions.clear();
+    // The listener and the clients go with this run of the gateway, however it ends (a kill
+    // runs no onStop): its restart binds the same port again.
+    this.context.onExit(() => {
+      server.close();
+      for (const session of this.#sessions) session.close();
+      this.#sessions.clear();
+    });
   }
 
   /** Where clients connect, as bound (`tls://host:port`). */

@@ -33,13 +33,6 @@ export interface XmppLinkOptions {
 
 const bare = (jid: string): string => jid.split('/')[0]!;
 
-/**
- * A login left by a link that was killed (a brutal kill runs no onStop): the link restarted on
- * the same JID and server stops it first; two logins on one resource would take turns throwing
- * each other off the server.
- */
-const leftBehind = new Map<string, Client>();
-
 /** Bytes written to the XMPP connection's socket and not yet sent (a plain or a STARTTLS socket). */
 function unsent(xmpp: Client): number {
   const socket = xmpp.socket as { writableLength?: number; socket?: { writableLength?: number } } | null | undefined;
@@ -104,13 +97,6 @@ export class XmppLinkService extends Service {
     await this.#refreshServices(directory);
 
     const o = this.#options;
-    // The same account on the same server: a login of another server is another robot's.
-    const login = `${o.service} ${o.username}@${o.domain}/${o.resource ?? 'qiact'}`;
-    const stale = leftBehind.get(login);
-    if (stale !== undefined) {
-      stale.reconnect.stop();
-      await stale.stop().catch(() => {});
-    }
     const xmpp = client({ service: o.service, domain: o.domain, username: o.username, password: o.password, resource: o.resource ?? 'qiact' });
     this.#xmpp = xmpp;
     const first = o.reconnect?.firstDelay ?? 100;
@@ -131,7 +117,12 @@ export class XmppLinkService extends Service {
     xmpp.on('offline', () => this.#lost());
     xmpp.on('disconnect', () => this.#lost());
     xmpp.on('stanza', (stanza: Element) => this.#stanza(stanza));
-    leftBehind.set(login, xmpp);
+    // The login goes with this run of the link, however it ends (a kill runs no onStop): left
+    // behind, it and the restarted link's would take turns throwing each other off the server.
+    this.context.onExit(() => {
+      xmpp.reconnect.stop();
+      if (xmpp.status !== 'offline') xmpp.stop().catch(() => {});
+    });
     // A server that is down now is retried by the reconnection, with backoff.
     xmpp.start().catch(() => {});
   }
@@ -141,7 +132,6 @@ export class XmppLinkService extends Service {
     const xmpp = this.#xmpp;
     this.#lost();
     if (xmpp === null) return;
-    for (const [jid, login] of leftBehind) if (login === xmpp) leftBehind.delete(jid);
     xmpp.reconnect.stop();
     try {
       if (xmpp.status === 'online') await xmpp.send(xml('presence', { type: 'unavailable' }));

@@ -27,6 +27,12 @@ child.stdout.on('data', (chunk) => {
   }
 });
 child.on('close', (code) => {
+  // ava fails a run whose test file did not exit (something kept it alive) or crashed between
+  // tests without a failed test to count: that is a failure too, and the count says so.
+  if (code !== 0 && failed === 0) {
+    console.log(`# the run failed (exit code ${code}) outside any test: a test file did not exit, or crashed; see above`);
+    failed = 1;
+  }
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(code === 0 && failed === 0 && passed > 0 ? 0 : code || 1);
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ChildStartError, Service, start, type ExitReason, type Remote } from '../src/index.js';
+import { ChildStartError, Service, start, supervisor, type ExitReason, type Remote } from '../src/index.js';
 import { Collector, deferred, within } from './_support/wait.js';
 
 class Battery extends Service {
@@ -172,4 +172,24 @@ test('a subscription keeps its place in program order with the calls made after 
   await battery.drain(90);
   await subscribed;
   t.deepEqual(await lows.count(1), [10]);
+});
+
+test('context.onExit runs however the service ends, a brutal kill included (no onStop then)', async (t) => {
+  const node = await start({ machineId: 'service-exit', onWarning: () => {} });
+  t.teardown(() => node.stop());
+  const log: string[] = [];
+  class Port extends Service {
+    override onStart(): void {
+      this.context.onExit(() => log.push('released'));
+    }
+    override onStop(): void {
+      log.push('onStop');
+    }
+  }
+  const sup = await node.supervise(supervisor({ strategy: 'one_for_one', children: [{ id: 'port', start: Port, shutdown: 'brutal_kill' }] }));
+  await sup.terminateChild('port');
+  t.deepEqual(log, ['released'], 'a kill runs no onStop, but what the service owns is released');
+  const ref = await node.spawn(Port, { name: 'port' });
+  await ref!.stop();
+  t.deepEqual(log.slice(1), ['onStop', 'released'], 'a clean stop: onStop, then the release');
 });

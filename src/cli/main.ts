@@ -29,9 +29,9 @@ From outside the robot, every command that talks to it takes --gateway tls://rob
 --token (or --cert/--key) and --ca, or --xmpp you@server --robot robot@server --password P;
 tree is refused there (it shows the robot's inside).
 
-Exit codes: 0 success, 1 failure (unreachable directory, no such service, timeout, service error,
-refused by the gateway),
-2 a mistake in the command line (unknown command, bad JSON argument).
+Exit codes: 0 success; 1 failure (unreachable directory, no such service, timeout, service error,
+refused at the door), with one line on stderr; 2 a mistake in the command line (unknown command,
+bad JSON argument).
 `;
 
 /** Options of every command that talks to a running robot, from inside or through its Gateway. */
@@ -133,7 +133,7 @@ function program(exit: (code: number) => void): Command {
     .action((o: RobotOptions) => done(trees(o, print, warn)));
   qiact
     .command('bench')
-    .description('run the latency bench (from a clone); options go to the bench: --quick, --json, --only <path>')
+    .description('run the benches from a clone (latency per path, directory scale); options go to them: --quick, --json, --only <path>')
     .allowUnknownOption()
     .helpOption(false)
     .argument('[args...]')

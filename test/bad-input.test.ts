@@ -1,8 +1,8 @@
 import test from 'ava';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { createCodec } from '../src/codec/cbor.js';
 import { encodeFrame, frameHeader } from '../src/codec/frames.js';
-import { start } from '../src/index.js';
+import { DIRECTORY_NAME, ManualClock, UnreachableError, start, type ServiceDirectory } from '../src/index.js';
 import { Counter, MODULE } from './fixtures/services.js';
 import { Collector, within } from './_support/wait.js';
 
@@ -55,4 +55,37 @@ test('bad input on one connection closes that connection only, with a logged typ
 
   t.deepEqual((await Promise.all(inFlight)).sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i + 1), 'no call on the other link was lost');
   t.is(await there.add(1), 201, 'and the node goes on');
+});
+
+test('a node that is down is not dialled again by every call: calls fail at once while the dial backs off, then it is dialled again', async (t) => {
+  // A "node" whose endpoint accepts and hangs up at once: every dial to it fails.
+  let dials = 0;
+  const server = createServer((socket) => {
+    dials++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const { port } = server.address() as { port: number };
+  const clock = new ManualClock();
+  const node = await start({ machineId: 'dialler', clock, onWarning: () => {} });
+  t.teardown(() => node.stop());
+  const directory = await node.service<ServiceDirectory>(DIRECTORY_NAME);
+  // (Registered afresh each time: the directory drops a node's services when a link to it fails.)
+  let id = 0;
+  const ghost = async (): Promise<unknown> => {
+    await directory.unregister(id).catch(() => {});
+    id = await directory.register({ name: 'ghost', machineId: 'elsewhere', processId: 4242, endpoints: [`tcp:127.0.0.1:${port}`], address: 'elsewhere/4242/0/7' });
+    await directory.ready(id);
+    return node.service('ghost');
+  };
+
+  const first = await t.throwsAsync(ghost(), { instanceOf: UnreachableError });
+  t.is(dials, 1);
+  const second = await t.throwsAsync(ghost(), { instanceOf: UnreachableError });
+  t.is(dials, 1, 'not dialled again while backing off');
+  t.is(second.message, first.message, 'the same reason, at once');
+  clock.advance(150);
+  await t.throwsAsync(ghost(), { instanceOf: UnreachableError });
+  t.is(dials, 2, 'dialled again once the backoff is over');
 });

@@ -44,11 +44,20 @@ export function nodeKey(a: { machineId: string; processId: number; threadId: num
  * Socket endpoints are dialled in parallel and the first to answer is kept. Every new link,
  * dialled or accepted, starts with the handshake; a link that fails it is closed alone.
  */
+const DIAL_BACKOFF_FIRST_MS = 100;
+const DIAL_BACKOFF_MAX_MS = 5000;
+
 export class Router {
   readonly #peers = new Map<string, Peer>();
   /** Every open connection, including a second one a node opened to us while we dialled it. */
   readonly #open = new Set<Peer>();
   readonly #known = new Map<string, readonly string[]>();
+  /**
+   * Nodes whose last dial failed, and until when they are not dialled again: calls to them fail
+   * at once with that dial's error instead of each dialling a node that is down (100 ms,
+   * doubling to 5 s; what the directory says of the node's endpoints resets it).
+   */
+  readonly #backingOff = new Map<string, { peer: Peer; until: number; delay: number }>();
   readonly #listeners: Listeners;
   readonly #broker = portBroker();
   readonly #self: Address;
@@ -90,7 +99,10 @@ export class Router {
   /** Records where the node of `address` listens (from the directory, or configuration). */
   learn(address: Address | string, endpoints: readonly string[]): void {
     const key = typeof address === 'string' ? address : nodeKey(address);
-    if (endpoints.length > 0) this.#known.set(key, endpoints);
+    if (endpoints.length === 0) return;
+    const before = this.#known.get(key);
+    if (before === undefined || before.join(' ') !== endpoints.join(' ')) this.#backingOff.delete(key);
+    this.#known.set(key, endpoints);
   }
 
   /** The path a message to `address` takes (or will take, once connected). */
@@ -111,6 +123,8 @@ export class Router {
     const key = nodeKey(address);
     const existing = this.#peers.get(key);
     if (existing !== undefined && !existing.closed) return existing;
+    const failed = this.#backingOff.get(key);
+    if (failed !== undefined && this.host.clock.now() < failed.until) return failed.peer;
     const locality = address.localityOf(this.#self);
     const peer = new Peer(this.host, key, this.#pathFor(locality));
     if (this.#closed) {
@@ -120,8 +134,18 @@ export class Router {
     this.#peers.set(key, peer);
     this.#open.add(peer);
     this.#dial(peer, address, locality).then(
-      ({ link, early }) => peer.attach(link, early),
-      (error: Error) => peer.close(error),
+      ({ link, early }) => {
+        this.#backingOff.delete(key);
+        peer.attach(link, early);
+      },
+      (error: Error) => {
+        const delay = Math.min((failed?.delay ?? DIAL_BACKOFF_FIRST_MS / 2) * 2, DIAL_BACKOFF_MAX_MS);
+        this.#backingOff.delete(key);
+        this.#backingOff.set(key, { peer, until: this.host.clock.now() + delay, delay });
+        // Bounded: the oldest entries (nodes long gone) make room.
+        if (this.#backingOff.size > 1000) this.#backingOff.delete(this.#backingOff.keys().next().value!);
+        peer.close(error);
+      },
     );
     return peer;
   }

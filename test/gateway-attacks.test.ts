@@ -18,7 +18,7 @@ import { createCodec } from '../src/codec/cbor.js';
 import { encodeFrame, frameHeader } from '../src/codec/frames.js';
 import { makeCerts } from './_support/certs.js';
 import { within } from './_support/wait.js';
-import { Battery, Camera } from './fixtures/robot.js';
+import { Battery, Camera, openGate } from './fixtures/robot.js';
 
 const certs = makeCerts();
 const codec = createCodec();
@@ -157,10 +157,11 @@ test('limits: calls in flight, messages per second and connections, each named i
   const session = await client();
   t.teardown(() => session.close());
   const battery = await session.service<Battery>('battery');
-  const slow = await Promise.allSettled([battery.slow(200), battery.slow(200), battery.slow(200)]);
-  const overInFlight = slow.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-  t.true(overInFlight?.reason instanceof LimitExceededError);
-  t.like(overInFlight?.reason, { limit: 'calls in flight', value: 2 });
+  const inFlight = [battery.hold('limits'), battery.hold('limits')];
+  const third = await t.throwsAsync(battery.hold('limits'), { instanceOf: LimitExceededError });
+  t.like(third, { limit: 'calls in flight', value: 2 });
+  openGate('limits');
+  t.deepEqual(await Promise.all(inFlight), ['released', 'released']);
 
   const burst = await Promise.allSettled(Array.from({ length: 100 }, () => battery.level.get()));
   const overRate = burst.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as LimitExceededError);

@@ -25,6 +25,8 @@ import { Arm, Battery, openGate } from './fixtures/robot.js';
 
 const codec = createCodec();
 const NS = 'urn:qiact:1';
+// The tests here run one after another: each starts its own XMPP server, and a handful of them
+// at once on two cores slows logins down to the point of timing out.
 
 /** A robot on an XMPP server: a battery, an arm, and its XMPP link; alice may use some of it. */
 async function robotOn(t: { teardown(fn: () => unknown): void }, server: Prosody, extra: Partial<XmppLinkOptions> = {}) {
@@ -49,7 +51,7 @@ async function robotOn(t: { teardown(fn: () => unknown): void }, server: Prosody
   return { node, warnings, alice };
 }
 
-test('over a real XMPP server: the robot announces its presence and services; an authorised JID calls, watches and is denied what it may not do; an unknown JID is refused; a robot that leaves fails calls in flight at once', async (t) => {
+test.serial('over a real XMPP server: the robot announces its presence and services; an authorised JID calls, watches and is denied what it may not do; an unknown JID is refused; a robot that leaves fails calls in flight at once', async (t) => {
   const server = await startProsody(t);
   const { node, alice } = await robotOn(t, server);
   const session = await connect('xmpp:robot1@localhost', { ...alice, onWarning: () => {} });
@@ -89,7 +91,7 @@ test('over a real XMPP server: the robot announces its presence and services; an
   t.like(gone, { jid: 'robot1@localhost', online: false });
 });
 
-test('restarting the XMPP server: the robot comes back online on its own, the client reconnects, calls and its subscription resume', async (t) => {
+test.serial('restarting the XMPP server: the robot comes back online on its own, the client reconnects, calls and its subscription resume', async (t) => {
   const server = await startProsody(t);
   const { warnings, alice } = await robotOn(t, server);
   const reconnected = deferred();
@@ -142,7 +144,7 @@ async function rawClient(server: Prosody, user: string, password: string) {
   return { xmpp, received, errors, send, message, until };
 }
 
-test('bad input over XMPP: unknown JIDs, malformed and oversized payloads, replayed and unknown ids, a flood: refused or dropped with a log line; the robot stays online for others', async (t) => {
+test.serial('bad input over XMPP: unknown JIDs, malformed and oversized payloads, replayed and unknown ids, a flood: refused or dropped with a log line; the robot stays online for others', async (t) => {
   const server = await startProsody(t);
   const { warnings, alice } = await robotOn(t, server, { limits: { maxFrame: 4096, messagesPerSecond: 50, failureDelay: 10 } });
   const good = await connect('xmpp:robot1@localhost', { ...alice, onWarning: () => {} });
@@ -186,7 +188,7 @@ test('bad input over XMPP: unknown JIDs, malformed and oversized payloads, repla
   t.is(await battery.drain(1), 99, 'the robot and its other clients go on');
 });
 
-test('the qiact command through XMPP: robots lists the robot online with its services; ls, call and watch go through the server', async (t) => {
+test.serial('the qiact command through XMPP: robots lists the robot online with its services; ls, call and watch go through the server', async (t) => {
   const server = await startProsody(t);
   await robotOn(t, server);
   const env = cliEnv();
@@ -213,7 +215,7 @@ test('the qiact command through XMPP: robots lists the robot online with its ser
   t.deepEqual([noRobot.code, /--robot/.test(noRobot.stderr)], [2, true]);
 });
 
-test('qiact xmpp --config runs the link for a robot from the shell; a client reaches the robot through it', async (t) => {
+test.serial('qiact xmpp --config runs the link for a robot from the shell; a client reaches the robot through it', async (t) => {
   const server = await startProsody(t);
   server.register('robot1', 'robot-pw');
   server.register('alice', 'alice-pw');
@@ -232,7 +234,7 @@ test('qiact xmpp --config runs the link for a robot from the shell; a client rea
   t.deepEqual([call.code, call.stdout, call.stderr], [0, '75\n', '']);
 });
 
-test('an XMPP link killed without its onStop and restarted by its supervisor takes the login over; clients reach the robot again', async (t) => {
+test.serial('an XMPP link killed without its onStop and restarted by its supervisor takes the login over; clients reach the robot again', async (t) => {
   const server = await startProsody(t);
   server.register('robot1', 'robot-pw');
   server.register('alice', 'alice-pw');

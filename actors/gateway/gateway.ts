@@ -6,7 +6,7 @@ import { Service, type ServiceClass } from '../../src/service.js';
 import { systemClock } from '../../src/clock.js';
 import { FailureLimiter } from './failures.js';
 import { Permissions, type PermissionTable } from './permissions.js';
-import { ServiceProxy } from './service-proxy.js';
+import { doorHost } from './service-proxy.js';
 import { DEFAULT_LIMITS, GatewaySession, type GatewayLimits, type SessionHost } from './session.js';
 import { TokenBook } from './tokens.js';
 
@@ -68,17 +68,12 @@ export class GatewayService extends Service {
     this.#permissions = new Permissions(options.permissions, new Set([DIRECTORY_NAME, ...(options.internal ?? [])]));
     const block = options.blockAfter ?? { failures: 5, windowMs: 60_000 };
     this.#limiter = new FailureLimiter(systemClock, block.failures, block.windowMs);
-    const proxy = new ServiceProxy(() => this.context, this.#permissions);
-    this.#host = {
-      clock: systemClock,
+    this.#host = doorHost(() => this.context, {
       limits: this.#limits,
       permissions: this.#permissions,
-      failed: (address) => this.#limiter.fail(address),
-      handle: (name) => proxy.handle(name),
-      visible: (identity) => proxy.visible(identity),
+      limiter: this.#limiter,
       closed: (session) => void this.#sessions.delete(session),
-      warn: (message, error) => this.context.warn(message, error),
-    };
+    });
   }
 
   override async onStart(): Promise<void> {

@@ -1,7 +1,10 @@
 import { DIRECTORY_NAME, type ServiceDirectory } from '../directory/directory.js';
 import type { Remote } from '../../src/remote.js';
 import type { ServiceContext } from '../../src/service.js';
+import { systemClock } from '../../src/clock.js';
+import type { FailureLimiter } from './failures.js';
 import type { Permissions } from './permissions.js';
+import type { GatewayLimits, GatewaySession, SessionHost } from './session.js';
 
 /**
  * The inside as a door (the Gateway, the XMPP link) sees it: one handle per service name, made
@@ -29,4 +32,22 @@ export class ServiceProxy {
     const directory = (await this.handle(DIRECTORY_NAME)) as Remote<ServiceDirectory>;
     return (await directory.list()).map((s) => s.name).filter((name) => this.permissions.mayUse(identity, name));
   }
+}
+
+/** What the sessions of a door (the Gateway, the XMPP link) need of it. */
+export function doorHost(
+  context: () => ServiceContext,
+  door: { limits: GatewayLimits; permissions: Permissions; limiter: FailureLimiter; closed(session: GatewaySession): void },
+): SessionHost {
+  const proxy = new ServiceProxy(context, door.permissions);
+  return {
+    clock: systemClock,
+    limits: door.limits,
+    permissions: door.permissions,
+    failed: (address) => door.limiter.fail(address),
+    handle: (name) => proxy.handle(name),
+    visible: (identity) => proxy.visible(identity),
+    closed: (session) => door.closed(session),
+    warn: (message, error) => context().warn(message, error),
+  };
 }

@@ -2,7 +2,7 @@ import { client, xml, type Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { DIRECTORY_NAME, type ServiceDirectory } from '../directory/directory.js';
 import { Permissions, type PermissionTable } from '../gateway/permissions.js';
-import { ServiceProxy } from '../gateway/service-proxy.js';
+import { doorHost } from '../gateway/service-proxy.js';
 import { DEFAULT_LIMITS, GatewaySession, type GatewayLimits, type SessionHost } from '../gateway/session.js';
 import { FailureLimiter } from '../gateway/failures.js';
 import { systemClock } from '../../src/clock.js';
@@ -75,20 +75,15 @@ export class XmppLinkService extends Service {
   }
 
   override async onStart(): Promise<void> {
-    const proxy = new ServiceProxy(() => this.context, this.#permissions);
-    this.#host = {
-      clock: systemClock,
+    this.#host = doorHost(() => this.context, {
       limits: this.#limits,
       permissions: this.#permissions,
-      failed: (jid) => this.#limiter.fail(jid),
-      handle: (name) => proxy.handle(name),
-      visible: (identity) => proxy.visible(identity),
+      limiter: this.#limiter,
       closed: (session) => {
         const entry = this.#sessions.get(session.address);
         if (entry?.session === session) this.#sessions.delete(session.address);
       },
-      warn: (message, error) => this.context.warn(message, error),
-    };
+    });
     // The services offered, announced in the presence as they come and go.
     const directory = await this.context.service<ServiceDirectory>(DIRECTORY_NAME);
     const changed = (): void => void this.#refreshServices(directory);

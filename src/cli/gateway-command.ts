@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_GATEWAY_PORT, gateway, type GatewayOptions, type GatewayService } from '../../actors/gateway/gateway.js';
 import { newToken } from '../../actors/gateway/tokens.js';
-import { supervisor } from '../supervision/child-spec.js';
-import { joinRobot, untilInterrupted, UsageError, type RobotOptions } from './session.js';
+import { runPart, UsageError, type RobotOptions } from './session.js';
 
 /** The Gateway's name in the directory. */
 export const GATEWAY_NAME = 'Gateway';
@@ -44,18 +43,11 @@ export function readGatewayConfig(path: string): GatewayOptions {
  * under a supervisor (restarted if it crashes), until Ctrl-C.
  */
 export async function runGateway(options: RobotOptions & { config: string }, print: (line: string) => void, warn: (line: string) => void): Promise<number> {
-  const config = readGatewayConfig(options.config);
-  const node = await joinRobot(options, warn, { onWarning: (message) => warn(`qiact gateway: ${message}`) });
-  try {
-    await node.supervise(supervisor({ strategy: 'one_for_one', intensity: 5, period: 10_000, children: [{ id: 'gateway', name: GATEWAY_NAME, start: gateway(config) }] }));
+  const child = { id: 'gateway', name: GATEWAY_NAME, start: gateway(readGatewayConfig(options.config)) };
+  return runPart('gateway', options, child, async (node) => {
     const endpoint = await (await node.service<GatewayService>(GATEWAY_NAME)).endpoint();
-    print(options.json ? JSON.stringify({ event: 'listening', endpoint }) : `qiact gateway: listening on ${endpoint}`);
-    const signal = await untilInterrupted();
-    print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact gateway: stopped (${signal})`);
-    return 0;
-  } finally {
-    await node.stop();
-  }
+    return { event: 'listening', endpoint, line: `listening on ${endpoint}` };
+  }, print, warn);
 }
 
 /** `qiact token`: a new random token, and the hash that goes in the gateway's configuration. */

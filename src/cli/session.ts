@@ -1,6 +1,7 @@
 import { UnreachableError } from '../errors.js';
 import { start, type Node } from '../node.js';
 import type { StartOptions } from '../node-core.js';
+import { supervisor, type ChildSpec } from '../supervision/child-spec.js';
 
 /** Where a robot's directory listens by default, as libqi's (`qicli` uses the same). */
 export const DEFAULT_DIRECTORY_PORT = 9559;
@@ -80,4 +81,30 @@ export function untilInterrupted(): Promise<string> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/**
+ * The long-running commands that run one part of the robot (`gateway`, `xmpp`): a node that
+ * joins the directory, runs `child` under a supervisor (restarted if it crashes), says it is
+ * ready with what `ready` returns, and stops on Ctrl-C or SIGTERM.
+ */
+export async function runPart(
+  command: string,
+  options: RobotOptions,
+  child: ChildSpec,
+  ready: (node: Node) => Promise<Record<string, unknown> & { line: string }>,
+  print: (line: string) => void,
+  warn: (line: string) => void,
+): Promise<number> {
+  const node = await joinRobot(options, warn, { onWarning: (message) => warn(`qiact ${command}: ${message}`) });
+  try {
+    await node.supervise(supervisor({ strategy: 'one_for_one', intensity: 5, period: 10_000, children: [child] }));
+    const { line, ...fields } = await ready(node);
+    print(options.json ? JSON.stringify(fields) : `qiact ${command}: ${line}`);
+    const signal = await untilInterrupted();
+    print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact ${command}: stopped (${signal})`);
+    return 0;
+  } finally {
+    await node.stop();
+  }
 }

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { xmppLink, type XmppLinkOptions, type XmppLinkService } from '../../actors/xmpp/xmpp-link.js';
-import { supervisor } from '../supervision/child-spec.js';
-import { joinRobot, untilInterrupted, UsageError, type RobotOptions } from './session.js';
+import { runPart, UsageError, type RobotOptions } from './session.js';
 
 /** The XMPP link's name in the directory. */
 export const XMPP_LINK_NAME = 'XmppLink';
@@ -25,18 +24,11 @@ export function readXmppConfig(path: string, env: NodeJS.ProcessEnv = process.en
  * from behind a NAT, until Ctrl-C.
  */
 export async function runXmppLink(options: RobotOptions & { config: string }, print: (line: string) => void, warn: (line: string) => void): Promise<number> {
-  const config = readXmppConfig(options.config);
-  const node = await joinRobot(options, warn, { onWarning: (message) => warn(`qiact xmpp: ${message}`) });
-  try {
-    await node.supervise(supervisor({ strategy: 'one_for_one', intensity: 5, period: 10_000, children: [{ id: 'xmpp', name: XMPP_LINK_NAME, start: xmppLink(config) }] }));
+  const child = { id: 'xmpp', name: XMPP_LINK_NAME, start: xmppLink(readXmppConfig(options.config)) };
+  return runPart('xmpp', options, child, async (node) => {
     const link = await node.service<XmppLinkService>(XMPP_LINK_NAME);
     if (!(await link.online.get())) await new Promise<void>((resolve) => void link.online.connect((online) => online && resolve()));
     const jid = await link.jid();
-    print(options.json ? JSON.stringify({ event: 'online', jid }) : `qiact xmpp: online as ${jid}`);
-    const signal = await untilInterrupted();
-    print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact xmpp: stopped (${signal})`);
-    return 0;
-  } finally {
-    await node.stop();
-  }
+    return { event: 'online', jid, line: `online as ${jid}` };
+  }, print, warn);
 }

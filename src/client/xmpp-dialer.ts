@@ -55,13 +55,24 @@ export async function xmppLogin(options: XmppDialOptions, timeoutMs: number, onS
   const xmpp = client({ service: options.service ?? domain, domain, username, password: options.password, resource: `qiact-${randomBytes(4).toString('hex')}` });
   xmpp.on('error', () => {});
   xmpp.on('stanza', onStanza);
-  const timer = setTimeout(() => void xmpp.stop().catch(() => {}), timeoutMs);
+  const where = options.service ?? domain;
+  const started = xmpp.start();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new UnreachableError(where, `XMPP login as ${jid} took more than ${timeoutMs} ms`)), timeoutMs);
+  });
   try {
-    await xmpp.start();
+    await Promise.race([started, late]);
   } catch (error) {
     xmpp.reconnect.stop();
-    await xmpp.stop().catch(() => {});
-    throw new UnreachableError(options.service ?? domain, `XMPP login as ${jid} failed: ${(error as Error).message}`, { cause: error });
+    // Stopped only once the login has settled: stopping it in the middle of SASL makes the XMPP
+    // library reject a promise that nobody holds.
+    void started.then(
+      () => xmpp.stop().catch(() => {}),
+      () => xmpp.stop().catch(() => {}),
+    );
+    if (error instanceof UnreachableError) throw error;
+    throw new UnreachableError(where, `XMPP login as ${jid} failed: ${(error as Error).message || (error as { condition?: string }).condition || String(error)}`, { cause: error });
   } finally {
     clearTimeout(timer);
   }

@@ -100,6 +100,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   /** The dynamic supervisor that holds what `node.spawn` and `node.supervise` start. */
   services: Actor | null = null;
   stopped = false;
+  /** Pauses (backoffs) to cut short when the node stops. */
+  readonly #pauses = new Set<() => void>();
 
   readonly directoryFactory: BehaviourFactory = {
     kind: 'behaviour',
@@ -482,9 +484,24 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return makeHandle<T>(target, description);
   }
 
+  /** Waits `ms`, or less if the node stops meanwhile: a stopped program is not kept alive by it. */
+  pause(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.clock.clearTimer(timer);
+        this.#pauses.delete(done);
+        resolve();
+      };
+      const timer = this.clock.setTimer(done, ms);
+      this.#pauses.add(done);
+    });
+  }
+
   async stop(): Promise<void> {
     if (this.stopped && !this.root?.alive) return;
     this.stopped = true;
+    for (const done of [...this.#pauses]) done();
     this.directory.close();
     await this.root?.stop('shutdown');
     for (const actor of this.#actors.values()) actor.kill();

@@ -42,6 +42,8 @@ export class DueList {
 export class PendingCalls {
   readonly #fresh = new DueList();
   readonly #lists = new Map<number, DueList>();
+  /** Set once the node stopped: what every later call fails with. */
+  #closedWith: ((env: Envelope) => Error) | null = null;
   #stampScheduled = false;
   #timer: unknown = null;
   #armedAt = Infinity;
@@ -62,6 +64,12 @@ export class PendingCalls {
   track(env: Envelope, timeoutMs: number, signal: AbortSignal | undefined): void {
     env.timeoutMs = timeoutMs;
     this.#fresh.append(env);
+    if (this.#closedWith !== null) {
+      // The node stopped: a call made now (a retry, a late look-up) fails at once, and arms no
+      // deadline timer that would keep a stopped program alive.
+      this.reject(env, this.#closedWith(env));
+      return;
+    }
     if (!this.#stampScheduled) {
       this.#stampScheduled = true;
       setImmediate(this.#stamp);
@@ -142,6 +150,7 @@ export class PendingCalls {
    * so nothing of the node keeps the process alive.
    */
   close(error: (env: Envelope) => Error): void {
+    this.#closedWith = error;
     for (const list of [this.#fresh, ...this.#lists.values()]) {
       for (let env = list.head; env !== null; env = list.head) this.reject(env, error(env));
     }

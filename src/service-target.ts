@@ -180,7 +180,7 @@ export class ServiceTarget implements HandleTarget {
           return await open();
         } catch {
           if (this.core.stopped) return finish(why);
-          await new Promise<void>((resolve) => this.core.clock.setTimer(resolve, delay));
+          await this.core.pause(delay);
           delay = Math.min(delay * 2, RESUBSCRIBE_MAX_MS);
         }
       }

@@ -4,7 +4,7 @@ import { Actor, type ActorHost } from '../src/actor.js';
 import { Address, type ActorId } from '../src/address.js';
 import { ManualClock } from '../src/clock.js';
 import { Envelope } from '../src/envelope.js';
-import { CallTimeoutError } from '../src/errors.js';
+import { CallTimeoutError, NodeStoppedError } from '../src/errors.js';
 import { Mailbox } from '../src/mailbox.js';
 import { PendingCalls } from '../src/pending-calls.js';
 
@@ -41,4 +41,16 @@ test('an exit hook that was cancelled does not run (subscriptions ended early le
   await actor.start();
   await actor.stop();
   t.is(ran, 1000);
+});
+
+test('after close, a new call fails at once and arms no deadline (a stopped node keeps nothing alive)', async (t) => {
+  const pending = new PendingCalls(new ManualClock(), (env) => env.target.target(env.method));
+  const actor = new Actor(host(pending), new Address('m', 1, 0, 3 as ActorId), { handle: () => undefined }, new Mailbox(), 'svc');
+  pending.close(() => new NodeStoppedError('m/1/0'));
+  const env = new Envelope(actor, 'late', [], true);
+  const settled = new Promise((resolve, reject) => ((env.resolve = resolve), (env.reject = reject))).catch((e: unknown) => e);
+  pending.track(env, 30_000, undefined);
+  t.true((await settled) instanceof NodeStoppedError);
+  await turn();
+  t.is(pending.deadlineLists, 0);
 });

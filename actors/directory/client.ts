@@ -1,7 +1,7 @@
 import { reasonText, type Actor, type ExitReason } from '../../src/actor.js';
 import type { Address } from '../../src/address.js';
 import type { Clock } from '../../src/clock.js';
-import { UnreachableError } from '../../src/errors.js';
+import { NodeStoppedError, UnreachableError } from '../../src/errors.js';
 import { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo } from './directory.js';
 
 /** What the client needs from its node. */
@@ -44,9 +44,13 @@ export class DirectoryClient {
   #local: Actor | null = null;
   /** Another node's directory. */
   #remote: Address | null = null;
-  #waiting: (() => void)[] = [];
+  /** Look-ups waiting for the directory to come back; given an error when the node stops. */
+  #waiting: ((stopped?: Error) => void)[] = [];
   readonly #held = new Map<Actor, Held>();
-  readonly #awaitingName = new Map<string, Set<() => void>>();
+  /** `whenReady` callers by name; told `false` when the node stops. */
+  readonly #awaitingName = new Map<string, Set<(ready: boolean) => void>>();
+  /** The node stopped: nothing waits here any more. */
+  #closed = false;
   #watchingAdded: Promise<void> | null = null;
   #unwatchRemote: () => void = () => {};
   /** The wait before the next search, cut short when the node stops. */
@@ -114,9 +118,18 @@ export class DirectoryClient {
     }
   }
 
-  /** The node stops: stop watching and searching. */
+  /**
+   * The node stops: stop watching and searching, and let go of everyone waiting here (their
+   * timers would otherwise keep a stopped program alive until their timeouts).
+   */
   close(): void {
+    this.#closed = true;
     this.#unwatchRemote();
+    const stopped = new NodeStoppedError('the directory client (its node stopped)');
+    for (const wake of this.#waiting.splice(0)) wake(stopped);
+    const waiters = [...this.#awaitingName.values()];
+    this.#awaitingName.clear();
+    for (const set of waiters) for (const wake of set) wake(false);
     if (this.#retry !== null) {
       this.host.clock.clearTimer(this.#retry.timer);
       this.#retry.resolve();
@@ -160,14 +173,16 @@ export class DirectoryClient {
     const waiters = this.#awaitingName.get(name);
     if (waiters === undefined) return;
     this.#awaitingName.delete(name);
-    for (const wake of waiters) wake();
+    for (const wake of waiters) wake(true);
   }
 
   /**
    * Resolves true when a service named `name` is next declared ready, wherever it lives (e.g.
-   * its supervisor restarted it), or is ready already; false after `timeoutMs`.
+   * its supervisor restarted it), or is ready already; false after `timeoutMs`, or when the node
+   * stops.
    */
   whenReady(name: string, timeoutMs: number): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
     const ready = new Promise<boolean>((resolve) => {
       let waiters = this.#awaitingName.get(name);
       if (waiters === undefined) this.#awaitingName.set(name, (waiters = new Set()));
@@ -175,9 +190,9 @@ export class DirectoryClient {
         waiters.delete(wake);
         resolve(false);
       }, timeoutMs);
-      const wake = (): void => {
+      const wake = (ready: boolean): void => {
         this.host.clock.clearTimer(timer);
-        resolve(true);
+        resolve(ready);
       };
       waiters.add(wake);
     });
@@ -238,14 +253,16 @@ export class DirectoryClient {
   async #current(timeoutMs: number): Promise<Address> {
     const now = this.#now();
     if (now !== null) return now;
+    if (this.#closed) throw new NodeStoppedError('the directory client (its node stopped)');
     await new Promise<void>((resolve, reject) => {
       const timer = this.host.clock.setTimer(() => {
         this.#waiting = this.#waiting.filter((w) => w !== wake);
         reject(new UnreachableError(DIRECTORY_NAME, `the directory did not come back within ${timeoutMs} ms`));
       }, timeoutMs);
-      const wake = (): void => {
+      const wake = (stopped?: Error): void => {
         this.host.clock.clearTimer(timer);
-        resolve();
+        if (stopped === undefined) resolve();
+        else reject(stopped);
       };
       this.#waiting.push(wake);
     });

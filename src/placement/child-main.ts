@@ -35,7 +35,9 @@ async function leave(code: number): Promise<void> {
   try {
     await node?.stop();
   } finally {
-    if (isMainThread) process.disconnect?.();
+    if (isMainThread) {
+      if (process.connected) process.disconnect();
+    }
     else parentPort!.close();
   }
 }

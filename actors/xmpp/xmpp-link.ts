@@ -1,4 +1,4 @@
-import { client, xml, type Client } from '@xmpp/client';
+import type { Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { DIRECTORY_NAME, type ServiceDirectory } from '../directory/directory.js';
 import { Permissions, type PermissionTable } from '../gateway/permissions.js';
@@ -10,6 +10,7 @@ import { AuthenticationError, InvalidArgumentError, SlowPeerError } from '../../
 import type { Remote } from '../../src/remote.js';
 import { Service, type ServiceClass } from '../../src/service.js';
 import { QIACT_NS, StanzaLink } from '../../src/transport/stanza-link.js';
+import { loadXmpp, xml } from '../../src/client/xmpp-library.js';
 
 export interface XmppLinkOptions {
   /** The XMPP server: `xmpp://host:port` (STARTTLS when the server offers it) or `xmpps://host:port`. */
@@ -92,6 +93,7 @@ export class XmppLinkService extends Service {
     await this.#refreshServices(directory);
 
     const o = this.#options;
+    const { client } = await loadXmpp();
     const xmpp = client({ service: o.service, domain: o.domain, username: o.username, password: o.password, resource: o.resource ?? 'qiact' });
     this.#xmpp = xmpp;
     const first = o.reconnect?.firstDelay ?? 100;

@@ -1,4 +1,4 @@
-import { xml } from '@xmpp/client';
+import { xml } from './xmpp-library.js';
 import type { Element } from '@xmpp/xml';
 import { robotPresence, xmppLogin, type RobotPresence, type XmppDialOptions } from './xmpp-dialer.js';
 
@@ -27,7 +27,12 @@ export async function robots(options: XmppDialOptions & { readonly waitMs?: numb
         .map((item: Element) => String(item.attrs.jid)),
     );
     await xmpp.send(xml('presence'));
-    if (expected.size > 0) await Promise.race([all, new Promise((resolve) => setTimeout(resolve, options.waitMs ?? 2000))]);
+    if (expected.size > 0) {
+      // Cleared once every presence is in: a timer left running would hold the program 2 s more.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, options.waitMs ?? 2000)))]);
+      clearTimeout(timer);
+    }
     return [...expected].sort().map((jid) => seen.get(jid) ?? { jid, name: '', machineId: '', services: [], status: 'offline', online: false });
   } finally {
     xmpp.reconnect.stop();

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { client, xml, type Client } from '@xmpp/client';
+import type { Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { AuthenticationError, InvalidArgumentError, UnreachableError } from '../errors.js';
 import type { Link } from '../transport/link.js';
 import { QIACT_NS, StanzaLink } from '../transport/stanza-link.js';
 import type { Dialer } from './tls-dialer.js';
+import { loadXmpp, xml } from './xmpp-library.js';
 
 export interface XmppDialOptions {
   /** The client's own XMPP account (`alice@example.net`) and password. */
@@ -52,6 +53,7 @@ export async function xmppLogin(options: XmppDialOptions, timeoutMs: number, onS
   if (typeof jid !== 'string' || !/^[^@/\s]+@[^@/\s]+$/.test(jid)) throw new InvalidArgumentError('jid', `${JSON.stringify(jid)} must be a bare JID, user@domain`);
   if (typeof options.password !== 'string') throw new InvalidArgumentError('password', 'is needed with jid');
   const [username, domain] = jid.split('@') as [string, string];
+  const { client } = await loadXmpp();
   const xmpp = client({ service: options.service ?? domain, domain, username, password: options.password, resource: `qiact-${randomBytes(4).toString('hex')}` });
   xmpp.on('error', () => {});
   xmpp.on('stanza', onStanza);

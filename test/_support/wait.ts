@@ -16,6 +16,14 @@ export function deferred<T = void>(): Deferred<T> {
 }
 
 /**
+ * The deadline of a wait that includes starting a worker thread or a child process. Alone, one
+ * starts in under a second from TypeScript source; with the suite loading both cores of a 2-core
+ * machine (two test files at once, coverage on) starts of 4-5 s were seen. A deadline is a guard
+ * that turns a hang into a failure naming what did not happen, never the expected duration.
+ */
+export const CHILD_START_MS = 30_000;
+
+/**
  * Waits for `promise`, failing with `what` after `ms` (a guard so a broken test fails with a
  * message instead of hanging until ava's own timeout; not a sleep).
  */

@@ -1,5 +1,5 @@
 import { DIRECTORY_NAME, Service, type ServiceClass, type Node, type ServiceDirectory, type ServiceEvent } from '../../src/index.js';
-import { deferred, within } from './wait.js';
+import { CHILD_START_MS, deferred, within } from './wait.js';
 
 export interface WorkerHooks {
   /** Runs in onStart: throw to fail the start, return 'ignore' to decline. */
@@ -41,7 +41,8 @@ export function worker(id: string, log: string[], hooks: WorkerHooks = {}): Serv
 
 /**
  * Starts watching the directory for `names` to be added (again); `arrived` resolves once all of
- * them were. Subscribe first, then cause the restart, then await `arrived`: no polling.
+ * them were. Subscribe first, then cause the restart, then await `arrived`: no polling. The
+ * deadline allows for a restart that starts a new worker or process on a loaded machine.
  */
 export async function watchAdded(node: Node, names: string[]): Promise<{ arrived: Promise<void> }> {
   const directory = await node.service<ServiceDirectory>(DIRECTORY_NAME);
@@ -51,6 +52,6 @@ export async function watchAdded(node: Node, names: string[]): Promise<{ arrived
     waiting.delete(e.name);
     if (waiting.size === 0) done.resolve();
   });
-  const arrived = within(done.promise, `${names.join(', ')} to be added to the directory`).finally(() => sub.off());
+  const arrived = within(done.promise, `${names.join(', ')} to be added to the directory`, CHILD_START_MS).finally(() => sub.off());
   return { arrived };
 }

@@ -1,3 +1,4 @@
+import { handling } from './caller.js';
 import type { Address } from './address.js';
 import { IGNORE, isRefusal, type Behaviour } from './behaviour.js';
 import { PENDING, SETTLED, type Envelope } from './envelope.js';
@@ -162,12 +163,15 @@ export class Actor {
 
   #handle(env: Envelope): void {
     let result: unknown;
+    handling.env = env;
     try {
       result = this.behaviour.handle(env.method, env.args);
     } catch (error) {
+      handling.env = null;
       this.#failed(env, error);
       return;
     }
+    handling.env = null;
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       this.#busy = env;
       (result as PromiseLike<unknown>).then(this.#asyncDone, this.#asyncFailed);

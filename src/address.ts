@@ -22,7 +22,7 @@ export class Address {
     readonly actorId: ActorId,
   ) {
     if (!MACHINE_ID.test(machineId)) {
-      throw new InvalidAddressError(String(machineId), 'machineId must be 1-128 of [A-Za-z0-9._:-]');
+      throw new InvalidAddressError(typeof machineId === 'string' ? machineId : `(${typeof machineId})`, 'machineId must be 1-128 of [A-Za-z0-9._:-]');
     }
     for (const [field, n] of [
       ['processId', processId],
@@ -38,7 +38,7 @@ export class Address {
 
   /** Parses the canonical text form; throws InvalidAddressError naming the bad part. */
   static parse(text: string): Address {
-    if (typeof text !== 'string') throw new InvalidAddressError(String(text), 'not a string');
+    if (typeof text !== 'string') throw new InvalidAddressError(`(${typeof text})`, 'not a string');
     const parts = text.split('/');
     if (parts.length !== 4) throw new InvalidAddressError(text, 'expected machineId/processId/threadId/actorId');
     const [machine, pid, tid, aid] = parts as [string, string, string, string];

@@ -14,6 +14,10 @@ export interface Destination {
 
 /** What an envelope needs from the link a call travels on (see routing/peer.ts). */
 export interface CallLink {
+  /** The node at the other end, as proven in the handshake. */
+  readonly key: string;
+  /** The link's number, unique in this thread. */
+  readonly id: number;
   /** Caller side: the call settled here (timeout, cancel, reply), so forget its id. */
   forget(id: number): void;
   /** Receiver side: send the outcome back to the caller. */
@@ -43,7 +47,8 @@ export class Envelope {
   onAbort: (() => void) | null = null;
   /**
    * A call that crosses a link: on the caller's side the link it was sent on, on the receiver's
-   * side the link its reply goes back on (`inbound`); `id` numbers it on that link.
+   * side the link its reply goes back on (`inbound`); `id` numbers it on that link. A post that
+   * came over a link has it too (its sender, for `context.caller()`).
    */
   link: CallLink | null = null;
   id = 0;

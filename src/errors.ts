@@ -317,7 +317,12 @@ export class HandshakeError extends QiactError {
   override readonly name = 'HandshakeError';
   constructor(
     readonly peer: string,
-    readonly reason: 'timeout' | 'version' | 'not-hello' | 'closed' | 'identity',
+    /**
+     * `secret`: the peer's proof does not match the robot's secret; `protocol`: a message out of
+     * its turn (e.g. a proof before hello); `busy`: too many connections are still proving
+     * themselves on that listener.
+     */
+    readonly reason: 'timeout' | 'version' | 'not-hello' | 'closed' | 'identity' | 'secret' | 'protocol' | 'busy',
     detail: string,
     options?: ErrorOptions,
   ) {

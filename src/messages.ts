@@ -1,9 +1,9 @@
 import { BadMessageError, type ErrorCode } from './errors.js';
 
 /** The wire protocol version; peers with another version are refused at the handshake. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
-type FieldType = 'uint' | 'string' | 'array' | 'object' | 'any';
+type FieldType = 'uint' | 'string' | 'bytes' | 'array' | 'object' | 'any';
 
 /**
  * Every message kind that crosses a link, with its fields. The message types below are derived
@@ -11,7 +11,8 @@ type FieldType = 'uint' | 'string' | 'array' | 'object' | 'any';
  * canonical address text; `id` numbers a call per link, `sub` a subscription, `ref` a monitor.)
  */
 export const MESSAGE_FIELDS = {
-  hello: { version: 'uint', machineId: 'string', processId: 'uint', threadId: 'uint' },
+  hello: { version: 'uint', nonce: 'bytes' },
+  proof: { machineId: 'string', processId: 'uint', threadId: 'uint', mac: 'bytes' },
   call: { id: 'uint', to: 'string', from: 'string', method: 'string', args: 'array', timeout: 'uint' },
   reply: { id: 'uint', value: 'any' },
   fail: { id: 'uint', error: 'object' },
@@ -28,7 +29,7 @@ export const MESSAGE_FIELDS = {
 
 export type Kind = keyof typeof MESSAGE_FIELDS;
 
-type TypeOf<F> = F extends 'uint' ? number : F extends 'string' ? string : F extends 'array' ? unknown[] : F extends 'object' ? Record<string, unknown> : unknown;
+type TypeOf<F> = F extends 'uint' ? number : F extends 'string' ? string : F extends 'bytes' ? Uint8Array : F extends 'array' ? unknown[] : F extends 'object' ? Record<string, unknown> : unknown;
 
 /** One wire message of kind K. */
 export type MessageOf<K extends Kind> = { readonly kind: K } & { readonly [F in keyof (typeof MESSAGE_FIELDS)[K]]: TypeOf<(typeof MESSAGE_FIELDS)[K][F]> };
@@ -45,12 +46,13 @@ export interface WireError {
 const CHECKS: Record<FieldType, (v: unknown) => boolean> = {
   uint: (v) => Number.isSafeInteger(v) && (v as number) >= 0,
   string: (v) => typeof v === 'string',
+  bytes: (v) => v instanceof Uint8Array,
   array: (v) => Array.isArray(v),
   object: (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
   any: () => true,
 };
 
-const DESCRIBED: Record<FieldType, string> = { uint: 'a whole number >= 0', string: 'a string', array: 'an array', object: 'a map', any: 'anything' };
+const DESCRIBED: Record<FieldType, string> = { uint: 'a whole number >= 0', string: 'a string', bytes: 'a byte string', array: 'an array', object: 'a map', any: 'anything' };
 
 /** A guard for a message table: checks a decoded value is one of its kinds, field by field. */
 function makeParser<T>(table: Record<string, Record<string, FieldType>>): (value: unknown) => T {
@@ -74,6 +76,12 @@ function makeParser<T>(table: Record<string, Record<string, FieldType>>): (value
 
 /** Checks a decoded value is a protocol message; throws BadMessageError naming the kind and field. */
 export const parseMessage: (value: unknown) => Message = makeParser(MESSAGE_FIELDS);
+
+/**
+ * The version of the Gateway's protocol (`auth` and `welcome` carry it), which moves apart from
+ * the node protocol's: the nodes' handshake changed in version 2, the doors' did not.
+ */
+export const GATEWAY_PROTOCOL_VERSION = 1;
 
 /**
  * The messages between an outside client and the Gateway. The client authenticates first
@@ -104,7 +112,9 @@ export const parseGatewayMessage: (value: unknown) => GatewayMessage = makeParse
 export function describe(m: Message): string {
   switch (m.kind) {
     case 'hello':
-      return `hello v${m.version} from ${m.machineId}/${m.processId}/${m.threadId}`;
+      return `hello v${m.version}`;
+    case 'proof':
+      return `proof from ${m.machineId}/${m.processId}/${m.threadId}`;
     case 'call':
       return `call #${m.id} ${m.method} to ${m.to}`;
     case 'post':

@@ -6,8 +6,10 @@ import { Address, type ActorId } from './address.js';
 import type { Behaviour, BehaviourFactory, ServiceDescription } from './behaviour.js';
 import { systemClock, type Clock } from './clock.js';
 import { Envelope, PENDING } from './envelope.js';
+import { handling, type Caller } from './caller.js';
 import { InvalidArgumentError, NoSuchMethodError, NoSuchServiceError, NodeStoppedError, ReceiverStoppedError, UnreachableError } from './errors.js';
 import { machineId as readMachineId } from './machine-id.js';
+import { robotSecret } from './robot-secret.js';
 import { Mailbox, type MailboxOptions } from './mailbox.js';
 import { PendingCalls } from './pending-calls.js';
 import { checkCallOptions, makeHandle, type CallOptions, type Remote } from './remote.js';
@@ -47,8 +49,20 @@ export interface StartOptions {
    * `unix:/path`). Default `QIACT_DIRECTORY`; with neither, the node runs an embedded directory.
    */
   directory?: string;
-  /** Drop a peer that has not completed the handshake after this many ms. Default 10000. */
+  /** Drop a peer that has not proven itself this many ms after connecting. Default 5000. */
   handshakeTimeout?: number;
+  /**
+   * The robot's secret, which every node of the robot proves it holds on every link (at least
+   * 16 characters). Default `QIACT_SECRET`, else the file `~/.config/qiact/secret`, created
+   * once; copy it to the robot's other computers.
+   */
+  secret?: string;
+  /**
+   * Called when the node goes down on its own: its root supervisor gave up (too many restarts).
+   * The node is stopped by then. Default: one line on stderr, then the process (or the worker
+   * thread) exits with code 3, so that systemd or any process manager restarts it.
+   */
+  onDown?: (reason: Error) => void;
   /** @internal set by a parent node for the nodes it starts in workers and child processes. */
   directoryAt?: { address: string; endpoints: readonly string[] };
 }
@@ -78,6 +92,7 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
  */
 export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, DirectoryHost, PeerHost, RouterHost, PlacementHost {
   readonly machineId: string;
+  readonly secret: Buffer;
   readonly processId = process.pid;
   readonly threadId = currentThreadId;
   readonly clock: Clock;
@@ -100,6 +115,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   /** The dynamic supervisor that holds what `node.spawn` and `node.supervise` start. */
   services: Actor | null = null;
   stopped = false;
+  #stopping: Promise<void> | null = null;
   /** Pauses (backoffs) to cut short when the node stops. */
   readonly #pauses = new Set<() => void>();
 
@@ -119,6 +135,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   constructor(options: StartOptions) {
     const env = options.env ?? process.env;
     this.machineId = options.machineId ?? readMachineId(env);
+    this.secret = robotSecret(options.secret, env);
     this.clock = options.clock ?? systemClock;
     const fromEnv = env.QIACT_CALL_TIMEOUT_MS;
     this.callTimeout = options.callTimeout ?? (fromEnv ? Number(fromEnv) : 30_000);
@@ -292,9 +309,9 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
 
   peerClosed(peer: Peer, reason: Error | undefined): void {
     this.router.peerClosed(peer);
-    // The directory forgets the services of a node it can no longer reach.
+    // The directory forgets what was registered over that link (never by a name a peer gave).
     const directory = this.directory.localActor;
-    if (directory !== null && !this.stopped) this.post(directory, 'removeNode', [peer.key]);
+    if (directory !== null && !this.stopped) this.post(directory, 'linkClosed', [peer.id]);
     if (reason !== undefined && !this.stopped) this.warn(`link to ${peer.key} closed: ${reason.message}`);
   }
 
@@ -387,8 +404,10 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.#actors.delete(actor.address.actorId);
     this.directory.release(actor);
     if (actor === this.root && !this.stopped) {
-      this.stopped = true;
-      this.warn(`the root supervisor stopped (${reason instanceof Error ? reason.message : reason}); this node is down`);
+      // The node cannot go on: it stops for good, then says so (by default the process exits).
+      const error = reason instanceof Error ? reason : new Error(`the root supervisor stopped (${reason})`);
+      this.warn(`the root supervisor gave up (${error.message}); this node is down`);
+      void this.stop().then(() => (this.#options.onDown ?? exitOnDown(this.self.text))(error));
     }
   }
 
@@ -434,7 +453,15 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
       stop: () => void actor.stop('normal'),
       warn: (message: string, error?: unknown) => this.warn(`${actor.label}: ${message}`, error),
       onExit: (fn: () => void) => actor.onExit(fn),
+      caller: () => this.#callerOf(actor),
     };
+  }
+
+  #callerOf(actor: Actor): Caller {
+    const env = handling.env;
+    if (env === null || env.target !== actor) throw new InvalidArgumentError('caller', `${actor.label}: the caller is known only while a message is handled, before its first await`);
+    const link = env.link;
+    return link === null ? { node: nodeKey(this.self), link: null } : { node: link.key, link: link.id };
   }
 
   // ---- handles ----
@@ -498,8 +525,12 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     });
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped && !this.root?.alive) return;
+  /** Stops the node (once; later calls get the same promise). */
+  stop(): Promise<void> {
+    return (this.#stopping ??= this.#stop());
+  }
+
+  async #stop(): Promise<void> {
     this.stopped = true;
     for (const done of [...this.#pauses]) done();
     this.directory.close();
@@ -508,4 +539,16 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.router.close();
     this.pending.close((env) => new NodeStoppedError(`${this.self.text} (call to ${env.target.target(env.method).service}.${env.method})`));
   }
+}
+
+/**
+ * What a node does by default when its root supervisor gives up: one line, then the process (or,
+ * in a worker, the thread) exits with code 3, as an OTP node halts when a permanent application
+ * dies, so that whatever manages it starts it again.
+ */
+function exitOnDown(node: string): (reason: Error) => void {
+  return (reason) => {
+    process.stderr.write(`qiact: node ${node} is down: its root supervisor gave up (${reason.message}); exiting with code 3\n`);
+    process.exit(3);
+  };
 }

@@ -1,5 +1,6 @@
 import type { Actor, ExitReason } from './actor.js';
 import type { Address } from './address.js';
+import type { Caller } from './caller.js';
 import type { Behaviour, BehaviourFactory, MethodDescription, ServiceDescription } from './behaviour.js';
 import { BadArgumentsError, InvalidArgumentError, NoSuchMethodError } from './errors.js';
 import type { CallOptions, Remote } from './remote.js';
@@ -24,6 +25,12 @@ export interface ServiceContext {
    * its process (a listening socket, a login). Returns a function that cancels it.
    */
   onExit(fn: () => void): () => void;
+  /**
+   * Who sent the message being handled: its node as proven on the link it came on (or this
+   * node), and that link's number. Known only in the synchronous part of a method: read it
+   * before the first `await`.
+   */
+  caller(): Caller;
 }
 
 /** Binds a service instance to its running actor; supplied by the node. */

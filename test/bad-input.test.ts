@@ -1,10 +1,16 @@
 import test from 'ava';
+import { random } from './_support/seeded.js';
 import { connect, createServer, type Socket } from 'node:net';
 import { createCodec } from '../src/codec/cbor.js';
 import { encodeFrame, frameHeader } from '../src/codec/frames.js';
 import { DIRECTORY_NAME, ManualClock, UnreachableError, start, type ServiceDirectory } from '../src/index.js';
 import { Counter, MODULE } from './fixtures/services.js';
 import { Collector, within } from './_support/wait.js';
+import { systemClock } from '../src/clock.js';
+import { PROTOCOL_VERSION } from '../src/messages.js';
+import { robotSecret } from '../src/robot-secret.js';
+import { handshake, NONCE_BYTES } from '../src/transport/handshake.js';
+import { SocketLink } from '../src/transport/socket-link.js';
 
 /** Opens a raw socket to a node's Unix endpoint; resolves `closed` when the node drops it. */
 async function rawPeer(endpoint: string): Promise<{ socket: Socket; closed: Promise<void> }> {
@@ -16,9 +22,21 @@ async function rawPeer(endpoint: string): Promise<{ socket: Socket; closed: Prom
   return { socket, closed };
 }
 
+/** A node of the robot, by the book (it holds the secret), as far as the handshake; raw bytes after. */
+const INTRUDER = { machineId: 'intruder', processId: 1, threadId: 0 };
+async function provenPeer(endpoint: string): Promise<{ socket: Socket; closed: Promise<void> }> {
+  const tcp = /^tcp:(.+):(\d+)$/.exec(endpoint);
+  const socket = tcp ? connect(Number(tcp[2]), tcp[1]) : connect(endpoint.slice('unix:'.length));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await handshake(new SocketLink(socket, 'node'), INTRUDER, { role: 'dial', secret: robotSecret(), timeoutMs: 5000, clock: systemClock, then: () => {} });
+  return { socket, closed };
+}
+
 const codec = createCodec();
 const frame = (message: unknown): Buffer => encodeFrame(codec.encode(message));
-const hello = (version = 1) => frame({ kind: 'hello', version, machineId: 'intruder', processId: 1, threadId: 0 });
+const hello = (version = PROTOCOL_VERSION) => frame({ kind: 'hello', version, nonce: Buffer.alloc(NONCE_BYTES, 9) });
 
 test('bad input on one connection closes that connection only, with a logged typed reason; calls on other links go on', async (t) => {
   const warnings = new Collector<string>();
@@ -31,19 +49,25 @@ test('bad input on one connection closes that connection only, with a logged typ
   // Calls to the child process are in flight over its own link during the whole attack.
   const inFlight = Array.from({ length: 200 }, () => there.add(1));
 
-  const attacks: [string, (s: Socket) => void, RegExp][] = [
-    ['garbage bytes', (s) => s.write(Buffer.from('GET / HTTP/1.1\r\nHost: robot\r\n\r\n')), /bad frame|not-hello|undecodable/],
-    ['an oversized length prefix', (s) => s.write(frameHeader(0xfffffff0)), /too-large/],
-    ['a wrong protocol version', (s) => s.write(hello(99)), /\(version\).*version 99/],
-    ['a first message that is not hello', (s) => s.write(frame({ kind: 'call', id: 1, to: 'x/1/0/1', from: 'y/1/0/1', method: 'm', args: [], timeout: 1 })), /not-hello/],
-    ['an unknown message kind after a good hello', (s) => s.write(Buffer.concat([hello(), frame({ kind: 'teleport' })])), /bad 'teleport' message: kind is unknown/],
-    ['a message with a wrong field after a good hello', (s) => s.write(Buffer.concat([hello(), frame({ kind: 'post', to: 1, from: 'y', method: 'm', args: [] })])), /bad 'post' message: to must be a string/],
-    ['a truncated frame, then hanging up', (s) => s.end(Buffer.concat([hello(), frameHeader(100), Buffer.alloc(10)])), /truncated/],
-    ['a peer that connects and says nothing', () => {}, /\(timeout\)/],
+  const stranger = rawPeer;
+  const attacks: [string, typeof rawPeer, (s: Socket) => void, RegExp][] = [
+    ['garbage bytes', stranger, (s) => s.write(Buffer.from('GET / HTTP/1.1\r\nHost: robot\r\n\r\n')), /bad frame|not-hello|undecodable|too-large/],
+    ['an oversized length prefix', stranger, (s) => s.write(frameHeader(0xfffffff0)), /too-large/],
+    ['a frame over 4 KiB before proving anything', stranger, (s) => s.write(Buffer.concat([hello(), frameHeader(5000), Buffer.alloc(5000)])), /too-large.*4096/],
+    ['a wrong protocol version', stranger, (s) => s.write(hello(99)), /\(version\).*version 99/],
+    ['a first message that is not hello', stranger, (s) => s.write(frame({ kind: 'call', id: 1, to: 'x/1/0/1', from: 'y/1/0/1', method: 'm', args: [], timeout: 1 })), /not-hello/],
+    ['a proof made without the secret', stranger, (s) => s.write(Buffer.concat([hello(), frame({ kind: 'proof', ...INTRUDER, mac: Buffer.alloc(32) })])), /\(secret\)/],
+    ['a truncated frame, then hanging up', stranger, (s) => s.end(Buffer.concat([hello(), frameHeader(100), Buffer.alloc(10)])), /truncated/],
+    ['a peer that connects and says nothing', stranger, () => {}, /\(timeout\)/],
+    ['an unknown message kind after a good handshake', provenPeer, (s) => s.write(frame({ kind: 'teleport' })), /bad 'teleport' message: kind is unknown/],
+    ['a message with a wrong field after a good handshake', provenPeer, (s) => s.write(frame({ kind: 'post', to: 1, from: 'y', method: 'm', args: [] })), /bad 'post' message: to must be a string/],
+    ['a call that names a sender of another node', provenPeer, (s) => s.write(frame({ kind: 'call', id: 1, to: 'x/1/0/1', from: 'bad-input/1/0/1', method: 'm', args: [], timeout: 100 })), /from names 'bad-input\/1\/0\/1', not an actor of intruder\/1\/0/],
+    ['a link that names a sender of another node', provenPeer, (s) => s.write(frame({ kind: 'link', target: 'x/1/0/1', from: 'x/1/0/1' })), /bad 'link' message: from names/],
+    ['a second hello after the handshake', provenPeer, (s) => s.write(hello()), /hello.*came again/],
   ];
-  for (const [what, attack, reason] of attacks) {
+  for (const [what, open, attack, reason] of attacks) {
     const before = warnings.values.length;
-    const peer = await rawPeer(unix);
+    const peer = await open(unix);
     attack(peer.socket);
     await within(peer.closed, `the node to close the connection that sent ${what}`);
     const logged = await within(
@@ -88,4 +112,84 @@ test('a node that is down is not dialled again by every call: calls fail at once
   clock.advance(150);
   await t.throwsAsync(ghost(), { instanceOf: UnreachableError });
   t.is(dials, 2, 'dialled again once the backoff is over');
+});
+
+test('fuzzing a node listener before and after the handshake: each bad connection is closed alone, and a node calling throughout loses nothing', async (t) => {
+  const warnings = new Collector<string>();
+  const node = await start({ machineId: 'fuzzed', listen: ['tcp:127.0.0.1:0'], handshakeTimeout: 1000, onWarning: (message) => warnings.push(message) });
+  t.teardown(() => node.stop());
+  const counter = await node.spawn(Counter, { name: 'counter' });
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  const caller = await start({ machineId: 'caller', directory: tcp, onWarning: () => {} });
+  t.teardown(() => caller.stop());
+  const remote = await caller.service<Counter>('counter');
+  let fuzzing = true;
+  const calls = (async () => {
+    let n = 0;
+    while (fuzzing) n = await remote.add(1);
+    return n;
+  })();
+
+  const next = random(0x51ac7);
+  const int = (n: number): number => Math.floor(next() * n);
+  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)));
+  const mutate = (buffer: Buffer): Buffer => {
+    const out = Buffer.from(buffer);
+    for (let k = 1 + int(4); k > 0; k--) out[int(out.length)] = int(256);
+    return out;
+  };
+  const [host, port] = tcp.slice('tcp:'.length).split(':') as [string, string];
+  const open = async (): Promise<{ socket: Socket; closed: Promise<void> }> => {
+    const socket = connect(Number(port), host);
+    socket.on('error', () => {});
+    socket.resume();
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return { socket, closed };
+  };
+  const from = (i: number): string => `fuzz-${i}/1/0/${1 + int(3)}`;
+  const templates = (i: number): Record<string, unknown>[] => [
+    { kind: 'call', id: int(1000), to: 'nowhere/1/0/1', from: from(i), method: 'add', args: [1], timeout: 1 + int(100) },
+    { kind: 'post', to: 'nowhere/1/0/1', from: from(i), method: 'add', args: [] },
+    { kind: 'subscribe', id: int(1000), to: 'nowhere/1/0/1', from: from(i), member: 'changed', sub: int(100) },
+    { kind: 'unsubscribe', to: 'nowhere/1/0/1', sub: int(100) },
+    { kind: 'reply', id: int(1000), value: bytes(int(64)) },
+    { kind: 'fail', id: int(1000), error: { code: 'TIMEOUT', name: 'x', message: 'y' } },
+    { kind: 'signal', sub: int(100), value: null },
+    { kind: 'ended', sub: int(100), reason: 'z' },
+    { kind: 'monitor', ref: int(100), target: 'nowhere/1/0/1', from: from(i) },
+    { kind: 'demonitor', ref: int(100), target: 'nowhere/1/0/1' },
+    { kind: 'down', ref: int(100), target: 'nowhere/1/0/1', reason: 'killed' },
+    { kind: 'link', target: 'nowhere/1/0/1', from: from(i) },
+  ];
+
+  const connections = 160;
+  for (let i = 0; i < connections; i++) {
+    if (i % 2 === 0) {
+      // Before the handshake: noise, a mangled hello, or a hello and a mangled proof.
+      const { socket } = await open();
+      const hello = frame({ kind: 'hello', version: PROTOCOL_VERSION, nonce: bytes(NONCE_BYTES) });
+      const proof = frame({ kind: 'proof', machineId: `fuzz-${i}`, processId: 1, threadId: 0, mac: bytes(32) });
+      const choice = int(4);
+      socket.write(choice === 0 ? bytes(1 + int(8192)) : choice === 1 ? mutate(hello) : choice === 2 ? Buffer.concat([hello, mutate(proof)]) : Buffer.concat([hello, frame(templates(i)[int(12)])]));
+      socket.end();
+    } else {
+      // After a good handshake: mangled messages, or messages with a field of the wrong type.
+      const { socket } = await provenPeer(tcp);
+      for (let k = 0; k < 1 + int(8); k++) {
+        const message = templates(i)[int(12)]!;
+        const choice = int(3);
+        if (choice === 0) socket.write(mutate(frame(message)));
+        else if (choice === 1) socket.write(frame({ ...message, [Object.keys(message)[1 + int(Object.keys(message).length - 1)]!]: [bytes(4)] }));
+        else socket.write(frame(message));
+      }
+      socket.end();
+    }
+  }
+  fuzzing = false;
+  const n = await within(calls, 'the calls made during the fuzz to settle');
+  t.true(n > 0, 'the other node called throughout');
+  t.is(await remote.add(1), n + 1, 'no call was lost or run twice');
+  t.is((await node.services()).find((s) => s.name === 'counter')?.address, counter!.address.text, 'the service was never restarted');
+  t.true(warnings.values.length > 0, 'what was refused was logged');
 });

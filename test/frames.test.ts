@@ -1,17 +1,8 @@
 import test from 'ava';
+import { random } from './_support/seeded.js';
 import { BadFrameError } from '../src/errors.js';
 import { createCodec } from '../src/codec/cbor.js';
 import { encodeFrame, FrameDecoder, HEADER_BYTES } from '../src/codec/frames.js';
-
-/** A small seeded PRNG (mulberry32): the fuzz run is the same every time, and a failure replays. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function decoderFor(max?: number) {
   const frames: Buffer[] = [];

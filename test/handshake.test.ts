@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { systemClock } from '../src/clock.js';
 import { BadMessageError, HandshakeError } from '../src/errors.js';
 import { describe, MESSAGE_FIELDS, parseMessage, PROTOCOL_VERSION } from '../src/messages.js';
-import { handshake } from '../src/transport/handshake.js';
+import { handshake, NONCE_BYTES, proofMac, type Role } from '../src/transport/handshake.js';
 import { SocketLink } from '../src/transport/socket-link.js';
 import { Collector, within } from './_support/wait.js';
 
@@ -28,51 +28,116 @@ async function socketPair(t: { teardown(fn: () => unknown): void }): Promise<[So
 }
 
 const identity = (machineId: string) => ({ machineId, processId: process.pid, threadId: 0 });
+const SECRET = Buffer.from('the robot secret, shared by its nodes');
+const options = (role: Role, then: (m: unknown) => void = () => {}, secret = SECRET) => ({ role, secret, timeoutMs: 2000, clock: systemClock, then, refuseDelayMs: 50 });
 
-test('two nodes exchange hello and learn who is at the other end; messages right behind hello are not lost', async (t) => {
+/** A raw socket end that records every message the other side sends. */
+function recorder(socket: Socket, peer: string): { link: SocketLink; seen: Collector<Record<string, unknown>> } {
+  const link = new SocketLink(socket, peer);
+  const seen = new Collector<Record<string, unknown>>();
+  link.onMessage = (m) => seen.push(m as Record<string, unknown>);
+  return { link, seen };
+}
+
+test('two nodes holding the same secret prove it to each other and learn who is at the other end; messages right behind the proof are not lost', async (t) => {
   const [a, b] = await socketPair(t);
   const left = new SocketLink(a, 'right');
   const right = new SocketLink(b, 'left');
   const afterLeft = new Collector<unknown>();
   const [seenByLeft, seenByRight] = await Promise.all([
-    handshake(left, identity('head'), { timeoutMs: 2000, clock: systemClock, then: afterLeft.push }),
-    handshake(right, identity('body'), { timeoutMs: 2000, clock: systemClock, then: () => {} }).then((hello) => {
+    handshake(left, identity('head'), options('dial', afterLeft.push)),
+    handshake(right, identity('body'), options('accept')).then((peer) => {
       right.send({ kind: 'post', to: 'head/1/0/1', from: 'body/1/0/1', method: 'ping', args: [] });
-      return hello;
+      return peer;
     }),
   ]);
-  t.like(seenByLeft, { kind: 'hello', version: PROTOCOL_VERSION, machineId: 'body' });
-  t.like(seenByRight, { machineId: 'head', processId: process.pid });
+  t.deepEqual(seenByLeft, identity('body'));
+  t.deepEqual(seenByRight, identity('head'));
   t.deepEqual(await afterLeft.count(1), [{ kind: 'post', to: 'head/1/0/1', from: 'body/1/0/1', method: 'ping', args: [] }]);
+});
+
+test('a peer without the secret is refused after a delay, and learns nothing of the node it reached but a nonce', async (t) => {
+  const [a, b] = await socketPair(t);
+  const { link: stranger, seen } = recorder(a, 'node');
+  const node = new SocketLink(b, 'stranger');
+  const refused = handshake(node, identity('head'), options('accept'));
+  // The stranger plays the protocol to the letter with a guessed secret.
+  const theirs = await seen.count(1, "the node's hello");
+  const nonce = Buffer.alloc(NONCE_BYTES, 7);
+  stranger.send({ kind: 'hello', version: PROTOCOL_VERSION, nonce });
+  stranger.send({ kind: 'proof', ...identity('intruder'), mac: proofMac(Buffer.from('a guess of the robot secret'), 'dial', identity('intruder'), theirs[0]!.nonce as Uint8Array, nonce) });
+  const startedAt = performance.now();
+  const error = await t.throwsAsync(refused, { instanceOf: HandshakeError });
+  t.is(error.reason, 'secret');
+  t.true(performance.now() - startedAt >= 40, 'not at once');
+  await within(stranger.closed, 'the stranger to be cut off');
+  t.is(seen.values.length, 1, 'one message only');
+  t.deepEqual(Object.keys(seen.values[0]!).sort(), ['kind', 'nonce', 'version'], 'no name, no address');
+});
+
+test('a recorded handshake cannot be replayed, and a proof cannot be reflected back to the node that made it', async (t) => {
+  // Record a good dialler's messages.
+  const [a, b] = await socketPair(t);
+  const { link: tap, seen: recorded } = recorder(b, 'dialler');
+  const dialler = handshake(new SocketLink(a, 'acceptor'), identity('head'), options('dial'));
+  await recorded.count(1, 'the hello');
+  tap.send({ kind: 'hello', version: PROTOCOL_VERSION, nonce: Buffer.alloc(NONCE_BYTES, 1) });
+  await recorded.count(2, 'the proof');
+  tap.close();
+  await t.throwsAsync(dialler);
+  // Replayed to a real acceptor: its fresh nonce makes the old proof wrong.
+  const [c, d] = await socketPair(t);
+  const { link: replay } = recorder(c, 'acceptor');
+  const acceptor = handshake(new SocketLink(d, 'replayer'), identity('body'), options('accept'));
+  for (const m of recorded.values) replay.send(m);
+  t.is((await t.throwsAsync(acceptor, { instanceOf: HandshakeError }))?.reason, 'secret');
+
+  // A fake acceptor that sends the dialler's own hello and proof back.
+  const [e, f] = await socketPair(t);
+  const { link: mirror, seen: sent } = recorder(f, 'dialler');
+  const fooled = handshake(new SocketLink(e, 'mirror'), identity('head'), options('dial'));
+  const [hello] = await sent.count(1, 'the hello');
+  mirror.send({ ...hello, nonce: Buffer.alloc(NONCE_BYTES, 2) });
+  const [, proof] = await sent.count(2, 'the proof');
+  mirror.send(proof);
+  t.is((await t.throwsAsync(fooled, { instanceOf: HandshakeError }))?.reason, 'secret', 'a dialler proof is not an acceptor proof');
 });
 
 test('a peer that says nothing is cut off at the handshake timeout', async (t) => {
   const [a] = await socketPair(t);
   const link = new SocketLink(a, 'mute');
-  const error = await t.throwsAsync(handshake(link, identity('head'), { timeoutMs: 50, clock: systemClock, then: () => {} }), { instanceOf: HandshakeError });
+  const error = await t.throwsAsync(handshake(link, identity('head'), { ...options('accept'), timeoutMs: 50 }), { instanceOf: HandshakeError });
   t.is(error.reason, 'timeout');
   t.true((await within(link.closed, 'the link to close')) instanceof HandshakeError);
 });
 
-test('a wrong version, or a first message that is not hello, is refused with a typed reason', async (t) => {
+test('a wrong version, a first message that is not hello, or a message out of turn is refused with a typed reason', async (t) => {
   const [a, b] = await socketPair(t);
   const link = new SocketLink(a, 'old-peer');
   const peer = new SocketLink(b, 'us');
-  peer.send({ kind: 'hello', version: PROTOCOL_VERSION + 1, machineId: 'future', processId: 1, threadId: 0 });
-  const version = await t.throwsAsync(handshake(link, identity('head'), { timeoutMs: 2000, clock: systemClock, then: () => {} }), { instanceOf: HandshakeError });
+  peer.send({ kind: 'hello', version: 1, machineId: 'past', processId: 1, threadId: 0 });
+  const version = await t.throwsAsync(handshake(link, identity('head'), options('accept')), { instanceOf: HandshakeError });
   t.is(version.reason, 'version');
-  t.regex(version.message, /version 2, this node 1/);
+  t.regex(version.message, new RegExp(`version 1, this node ${PROTOCOL_VERSION}`));
 
   const [c, d] = await socketPair(t);
   const link2 = new SocketLink(c, 'rude-peer');
   new SocketLink(d, 'us').send({ kind: 'call', id: 1, to: 'x/1/0/1', from: 'y/1/0/1', method: 'm', args: [] });
-  const notHello = await t.throwsAsync(handshake(link2, identity('head'), { timeoutMs: 2000, clock: systemClock, then: () => {} }), { instanceOf: HandshakeError });
+  const notHello = await t.throwsAsync(handshake(link2, identity('head'), options('accept')), { instanceOf: HandshakeError });
   t.is(notHello.reason, 'not-hello');
+
+  const [e, f] = await socketPair(t);
+  const link3 = new SocketLink(e, 'hasty-peer');
+  const hasty = new SocketLink(f, 'us');
+  hasty.send({ kind: 'hello', version: PROTOCOL_VERSION, nonce: Buffer.alloc(NONCE_BYTES, 3) });
+  hasty.send({ kind: 'call', id: 1, to: 'x/1/0/1', from: 'y/1/0/1', method: 'm', args: [], timeout: 1 });
+  t.is((await t.throwsAsync(handshake(link3, identity('head'), options('accept')), { instanceOf: HandshakeError }))?.reason, 'protocol');
 });
 
 test('every message kind parses; a wrong field or an unknown kind is refused naming it', (t) => {
   const samples: Record<string, unknown> = {
-    hello: { version: 1, machineId: 'm', processId: 1, threadId: 0 },
+    hello: { version: PROTOCOL_VERSION, nonce: new Uint8Array(32) },
+    proof: { machineId: 'm', processId: 1, threadId: 0, mac: new Uint8Array(32) },
     call: { id: 1, to: 'a', from: 'b', method: 'm', args: [], timeout: 30000 },
     reply: { id: 1, value: null },
     fail: { id: 1, error: { code: 'TIMEOUT', name: 'CallTimeoutError', message: 'x' } },

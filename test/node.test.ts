@@ -14,7 +14,7 @@ test('a node takes its machine id and call timeout from options, then the enviro
   t.is(a.machineId, 'head');
   t.is(a.callTimeout, 1234);
   t.is(a.processId, process.pid);
-  const b = await start({ env: { QIACT_MACHINE_ID: 'body', QIACT_CALL_TIMEOUT_MS: '250', HOME: '/nonexistent' } });
+  const b = await start({ env: { QIACT_MACHINE_ID: 'body', QIACT_CALL_TIMEOUT_MS: '250', QIACT_SECRET: 'the secret of this robot', HOME: '/nonexistent' } });
   t.teardown(() => b.stop());
   t.is(b.machineId, 'body');
   t.is(b.callTimeout, 250);

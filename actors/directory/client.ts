@@ -97,6 +97,9 @@ export class DirectoryClient {
     if (this.#remote !== address || this.host.stopped) return;
     this.#remote = null;
     this.#watchingAdded = null;
+    // Whatever was registered over the lost link is forgotten there (even if the directory
+    // itself lives on): everything is registered again once it is found.
+    for (const held of this.#held.values()) held.directory = null;
     this.host.warn(`the directory ${address.text} went away (${reasonText(reason)}); looking for it again`);
     void this.#findAgain();
   }

@@ -1,5 +1,5 @@
-import type { Address } from '../../src/address.js';
-import { InvalidArgumentError, NameTakenError, NoSuchServiceError } from '../../src/errors.js';
+import { Address } from '../../src/address.js';
+import { InvalidArgumentError, NameTakenError, NoSuchServiceError, PermissionDeniedError } from '../../src/errors.js';
 import { Service } from '../../src/service.js';
 import { isServiceName } from '../../src/supervision/child-spec.js';
 
@@ -32,20 +32,33 @@ export const MAX_SERVICES = 100_000;
 interface Entry {
   info: ServiceInfo;
   ready: boolean;
+  /** The node that registered it, as proven on its link (or this node). */
+  owner: string;
+  /** The link it was registered over; null from the directory's own thread. */
+  link: number | null;
 }
+
+/** How many endpoints one registration may list, and how long each may be. */
+const MAX_ENDPOINTS = 16;
+const MAX_ENDPOINT_LENGTH = 512;
 
 /**
  * The ServiceDirectory: knows every service and its endpoints. Registration has two steps, as
  * in libqi: `register` reserves the name and gives the id, `ready` makes the service visible.
  * Only ready services are looked up, listed, and announced by serviceAdded.
+ *
+ * Every method checks its arguments (a wrong type is a typed refusal, never a crash) and who
+ * calls it: another node registers, readies, updates and unregisters only its own services (the
+ * identity its link proved), and what a link registered goes when that link closes. The
+ * directory's own node is trusted to register on behalf of others (tests, bridges).
  */
 export class ServiceDirectory extends Service {
   readonly serviceAdded = this.signal<ServiceEvent>();
   readonly serviceRemoved = this.signal<ServiceEvent>();
   readonly #byId = new Map<number, Entry>();
   readonly #byName = new Map<string, number>();
-  /** Service ids by node (`machineId/processId/threadId`): a dead node is purged without a scan. */
-  readonly #byNode = new Map<string, Set<number>>();
+  /** Service ids by the link that registered them: a closed link is purged without a scan. */
+  readonly #byLink = new Map<number, Set<number>>();
   #nextId = 1;
 
   /**
@@ -61,59 +74,72 @@ export class ServiceDirectory extends Service {
 
   override onStart(): void {
     const self = this.context.self;
-    const id = this.#add({ name: DIRECTORY_NAME, machineId: self.machineId, processId: self.processId, endpoints: this.endpoints(), address: self.text });
+    const id = this.#add({ name: DIRECTORY_NAME, machineId: self.machineId, processId: self.processId, endpoints: this.endpoints(), address: self.text }, nodeOf(self.text), null);
     this.#byId.get(id)!.ready = true;
     this.started?.(self);
   }
 
   /** Reserves a name and returns the new service's id; the service is visible once `ready`. */
   register(info: Registration): number {
-    if (typeof info !== 'object' || info === null) throw new InvalidArgumentError('service info', 'must be an object');
-    if (!isServiceName(info.name)) throw new InvalidArgumentError('service name', `${shown(info.name)} must be 1-256 characters without spaces or '/'`);
-    if (typeof info.address !== 'string') throw new InvalidArgumentError('service address', 'must be the address text of the service actor');
-    const holder = this.#byName.get(info.name);
-    if (holder !== undefined) throw new NameTakenError(info.name, this.#byId.get(holder)!.info.address);
+    const caller = this.context.caller();
+    const checked = checkRegistration(info);
+    const node = nodeOf(checked.address);
+    if (caller.link !== null && node !== caller.node) {
+      throw new PermissionDeniedError({ service: DIRECTORY_NAME, method: 'register', address: checked.address }, `node ${caller.node}`);
+    }
+    const holder = this.#byName.get(checked.name);
+    if (holder !== undefined) {
+      const held = this.#byId.get(holder)!;
+      // The same node registering its name again over another link: that link is gone or going
+      // (the node lost it and found the directory again before we saw it close).
+      if (caller.link === null || held.owner !== caller.node || held.link === caller.link) throw new NameTakenError(checked.name, held.info.address);
+      this.#remove(holder);
+    }
     if (this.#byId.size >= MAX_SERVICES) throw new InvalidArgumentError('registration', `the directory holds its maximum of ${MAX_SERVICES} services`);
-    return this.#add(info);
+    return this.#add(checked, caller.link === null ? node : caller.node, caller.link);
   }
 
-  #add(info: Registration): number {
+  #add(info: Registration, owner: string, link: number | null): number {
     const serviceId = this.#nextId++;
-    const endpoints = Array.isArray(info.endpoints) ? info.endpoints.filter((e) => typeof e === 'string') : [];
-    this.#byId.set(serviceId, {
-      info: { name: info.name, serviceId, machineId: String(info.machineId), processId: Number(info.processId), endpoints, address: info.address },
-      ready: false,
-    });
+    this.#byId.set(serviceId, { info: { ...info, serviceId }, ready: false, owner, link });
     this.#byName.set(info.name, serviceId);
-    const node = nodeOf(info.address);
-    let ids = this.#byNode.get(node);
-    if (ids === undefined) this.#byNode.set(node, (ids = new Set()));
-    ids.add(serviceId);
+    if (link !== null) {
+      let ids = this.#byLink.get(link);
+      if (ids === undefined) this.#byLink.set(link, (ids = new Set()));
+      ids.add(serviceId);
+    }
     return serviceId;
   }
 
   ready(serviceId: number): void {
-    const entry = this.#entry(serviceId);
+    const entry = this.#own(serviceId, 'ready');
     if (entry.ready) return;
     entry.ready = true;
     this.serviceAdded.emit({ serviceId, name: entry.info.name });
   }
 
   unregister(serviceId: number): void {
-    const entry = this.#entry(serviceId);
+    this.#own(serviceId, 'unregister');
+    this.#remove(serviceId);
+  }
+
+  #remove(serviceId: number): void {
+    const entry = this.#byId.get(serviceId)!;
     this.#byId.delete(serviceId);
     this.#byName.delete(entry.info.name);
-    const node = nodeOf(entry.info.address);
-    const ids = this.#byNode.get(node);
-    ids?.delete(serviceId);
-    if (ids?.size === 0) this.#byNode.delete(node);
+    if (entry.link !== null) {
+      const ids = this.#byLink.get(entry.link);
+      ids?.delete(serviceId);
+      if (ids?.size === 0) this.#byLink.delete(entry.link);
+    }
     if (entry.ready) this.serviceRemoved.emit({ serviceId, name: entry.info.name });
   }
 
   lookup(name: string): ServiceInfo {
+    if (typeof name !== 'string') throw new InvalidArgumentError('name', `must be a service name, not ${typeof name}`);
     const id = this.#byName.get(name);
     const entry = id === undefined ? undefined : this.#byId.get(id);
-    if (entry === undefined || !entry.ready) throw new NoSuchServiceError(String(name));
+    if (entry === undefined || !entry.ready) throw new NoSuchServiceError(name);
     return entry.info;
   }
 
@@ -124,32 +150,58 @@ export class ServiceDirectory extends Service {
   }
 
   /**
-   * Forgets every service of the node `machineId/processId/threadId`: it stopped or its link
-   * dropped. Returns how many were removed.
+   * Forgets every service registered over the link `link`: it closed. Only the directory's own
+   * node says so (its router sees the link close); another node may not. Returns how many
+   * were removed.
    */
-  removeNode(node: string): number {
-    if (typeof node !== 'string') throw new InvalidArgumentError('node', 'must be machineId/processId/threadId');
-    let removed = 0;
-    for (const serviceId of [...(this.#byNode.get(node) ?? [])]) {
-      if (this.#byId.get(serviceId)?.info.name === DIRECTORY_NAME) continue;
-      this.unregister(serviceId);
-      removed++;
+  linkClosed(link: number): number {
+    if (this.context.caller().link !== null) {
+      throw new PermissionDeniedError({ service: DIRECTORY_NAME, method: 'linkClosed', address: this.context.self.text }, `node ${this.context.caller().node}`);
     }
-    return removed;
+    if (!Number.isSafeInteger(link)) throw new InvalidArgumentError('link', 'must be a link number');
+    const ids = [...(this.#byLink.get(link) ?? [])];
+    for (const serviceId of ids) this.#remove(serviceId);
+    return ids.length;
   }
 
   /** Changes a service's endpoints, e.g. when its node starts listening somewhere new. */
   updateInfo(serviceId: number, update: { endpoints: readonly string[] }): void {
-    const entry = this.#entry(serviceId);
-    if (!Array.isArray(update?.endpoints)) throw new InvalidArgumentError('endpoints', 'must be an array of endpoint URLs');
-    entry.info = { ...entry.info, endpoints: update.endpoints.filter((e) => typeof e === 'string') };
+    const entry = this.#own(serviceId, 'updateInfo');
+    if (typeof update !== 'object' || update === null) throw new InvalidArgumentError('update', 'must be { endpoints: [...] }');
+    entry.info = { ...entry.info, endpoints: checkEndpoints(update.endpoints) };
   }
 
-  #entry(serviceId: number): Entry {
+  /** The entry `serviceId`, if the caller may change it: its own node's, or anyone's from this thread. */
+  #own(serviceId: number, method: string): Entry {
+    const caller = this.context.caller();
+    if (!Number.isSafeInteger(serviceId)) throw new InvalidArgumentError('serviceId', `must be a service id, not ${typeof serviceId === 'number' ? serviceId : typeof serviceId}`);
     const entry = this.#byId.get(serviceId);
-    if (entry === undefined) throw new InvalidArgumentError('serviceId', `no service has id ${String(serviceId)}`);
+    if (entry === undefined) throw new InvalidArgumentError('serviceId', `no service has id ${serviceId}`);
+    if (caller.link !== null && entry.owner !== caller.node) {
+      throw new PermissionDeniedError({ service: DIRECTORY_NAME, method, address: entry.info.address }, `node ${caller.node}`);
+    }
     return entry;
   }
+}
+
+/** A registration from the wire, checked field by field; machineId and processId must match the address. */
+function checkRegistration(info: unknown): Registration {
+  if (typeof info !== 'object' || info === null || Array.isArray(info)) throw new InvalidArgumentError('service info', 'must be a map');
+  const { name, address, machineId, processId, endpoints } = info as Record<string, unknown>;
+  if (!isServiceName(name)) throw new InvalidArgumentError('service name', `${shown(name)} must be 1-256 characters without spaces or '/'`);
+  if (typeof address !== 'string') throw new InvalidArgumentError('service address', 'must be the address text of the service actor');
+  const parsed = Address.parse(address);
+  if (machineId !== undefined && machineId !== parsed.machineId) throw new InvalidArgumentError('machineId', `${shown(machineId)} is not the machine of ${address}`);
+  if (processId !== undefined && processId !== parsed.processId) throw new InvalidArgumentError('processId', `${shown(processId)} is not the process of ${address}`);
+  return { name, machineId: parsed.machineId, processId: parsed.processId, endpoints: checkEndpoints(endpoints ?? []), address: parsed.text };
+}
+
+function checkEndpoints(endpoints: unknown): string[] {
+  if (!Array.isArray(endpoints) || endpoints.length > MAX_ENDPOINTS) throw new InvalidArgumentError('endpoints', `must be an array of at most ${MAX_ENDPOINTS} endpoint URLs`);
+  for (const e of endpoints) {
+    if (typeof e !== 'string' || e.length > MAX_ENDPOINT_LENGTH) throw new InvalidArgumentError('endpoints', `each must be an endpoint URL of at most ${MAX_ENDPOINT_LENGTH} characters`);
+  }
+  return [...(endpoints as string[])];
 }
 
 /** The node part of an address text: everything before the actor id. */
@@ -159,6 +211,6 @@ function nodeOf(address: string): string {
 
 /** A bad value for an error message, cut short: a megabyte of name must not become a megabyte of log. */
 function shown(value: unknown): string {
-  const text = typeof value === 'string' ? value : String(value);
-  return text.length <= 64 ? `'${text}'` : `'${text.slice(0, 40)}…' (${text.length} characters)`;
+  if (typeof value !== 'string') return typeof value === 'number' || typeof value === 'boolean' ? String(value) : `a value of type ${value === null ? 'null' : typeof value}`;
+  return value.length <= 64 ? `'${value}'` : `'${value.slice(0, 40)}…' (${value.length} characters)`;
 }

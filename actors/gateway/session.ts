@@ -1,7 +1,7 @@
 import type { ServiceDescription } from '../../src/behaviour.js';
 import type { Clock } from '../../src/clock.js';
 import { AuthenticationError, BadMessageError, LimitExceededError, NoSuchMethodError, type AuthenticationReason } from '../../src/errors.js';
-import { parseGatewayMessage, PROTOCOL_VERSION, type GatewayMessage, type GatewayMessageOf } from '../../src/messages.js';
+import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage, type GatewayMessageOf } from '../../src/messages.js';
 import { describeOf, type Remote, type RemoteMethod, type RemoteSignal, type Subscription } from '../../src/remote.js';
 import type { Link } from '../../src/transport/link.js';
 import type { Permissions } from './permissions.js';
@@ -174,13 +174,13 @@ export class GatewaySession {
 
   #authenticate(m: GatewayMessage): void {
     if (m.kind !== 'auth') return this.#deny('protocol', `the first message must be 'auth', not '${m.kind}'`, false);
-    if (m.version !== PROTOCOL_VERSION) return this.#deny('protocol', `protocol version ${m.version}; this gateway speaks ${PROTOCOL_VERSION}`, false);
+    if (m.version !== GATEWAY_PROTOCOL_VERSION) return this.#deny('protocol', `protocol version ${m.version}; this gateway speaks ${GATEWAY_PROTOCOL_VERSION}`, false);
     const identity = this.identify(m.token);
     if (identity instanceof AuthenticationError) return this.#deny(identity.reason, identity.detail);
     this.host.clock.clearTimer(this.#timer);
     this.identity = identity;
     this.#state = 'open';
-    this.#send({ kind: 'welcome', version: PROTOCOL_VERSION, identity });
+    this.#send({ kind: 'welcome', version: GATEWAY_PROTOCOL_VERSION, identity });
   }
 
   /** Whether the client may send one more message now; refuses the call `id` if not. */

@@ -21,7 +21,7 @@ export async function runDirectory(options: DirectoryOptions, print: (line: stri
   const node = await start({ directory: '', listen, onWarning: (message) => warn(`qiact directory: ${message}`) });
   if (options.json) print(JSON.stringify({ event: 'listening', node: `${node.machineId}/${node.processId}/${node.threadId}`, endpoints: node.endpoints }));
   else print(`qiact directory ${node.machineId}/${node.processId}: listening on ${node.endpoints.join(', ')}`);
-  const signal = await untilInterrupted();
+  const signal = await untilInterrupted(warn);
   await node.stop();
   print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact directory: stopped (${signal})`);
   return 0;

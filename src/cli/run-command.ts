@@ -33,7 +33,7 @@ export async function runModule(module: string, options: RunOptions, print: (lin
     if (hosted.length === 0) throw new UsageError(`${module} exports no service (a Service class, a fromMachine(...) service, or a default supervisor spec)`);
     const key = `${node.machineId}/${node.processId}/${node.threadId}`;
     print(options.json ? JSON.stringify({ event: 'hosting', node: key, hosted, directory }) : `qiact run ${key}: hosting ${hosted.join(', ')} (directory ${directory})`);
-    const signal = await untilInterrupted();
+    const signal = await untilInterrupted(warn);
     print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact run: stopped (${signal})`);
     return 0;
   } finally {

@@ -70,12 +70,26 @@ export function jsonArgs(args: readonly string[]): unknown[] {
   });
 }
 
-/** Resolves when the process is asked to stop (Ctrl-C, SIGTERM). */
-export function untilInterrupted(): Promise<string> {
+/** How long a long-running command may take to stop once asked, before it exits regardless. */
+export const STOP_GRACE_MS = 10_000;
+
+/**
+ * Resolves when the process is asked to stop (Ctrl-C, SIGTERM), so that the command stops its
+ * node cleanly. Asked again, or still running `graceMs` later, the process exits at once with
+ * code 1: a stop signal always ends it.
+ */
+export function untilInterrupted(warn: (line: string) => void = () => {}, graceMs = STOP_GRACE_MS): Promise<string> {
   return new Promise((resolve) => {
     const stop = (signal: string): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      const force = (why: string): never => {
+        warn(`qiact: ${why}; exiting now`);
+        process.exit(1);
+      };
+      process.once('SIGINT', () => force('asked again to stop'));
+      process.once('SIGTERM', () => force('asked again to stop'));
+      setTimeout(() => force(`still stopping ${graceMs} ms after ${signal}`), graceMs).unref();
       resolve(signal);
     };
     process.on('SIGINT', stop);
@@ -101,7 +115,7 @@ export async function runPart(
     await node.supervise(supervisor({ strategy: 'one_for_one', intensity: 5, period: 10_000, children: [child] }));
     const { line, ...fields } = await ready(node);
     print(options.json ? JSON.stringify(fields) : `qiact ${command}: ${line}`);
-    const signal = await untilInterrupted();
+    const signal = await untilInterrupted(warn);
     print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact ${command}: stopped (${signal})`);
     return 0;
   } finally {

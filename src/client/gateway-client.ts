@@ -1,7 +1,7 @@
 import type { ServiceDescription } from '../behaviour.js';
 import { fromWire } from '../codec/wire-error.js';
 import { AuthenticationError, BadMessageError, CallTimeoutError, InvalidArgumentError, NodeStoppedError, UnreachableError, type AuthenticationReason } from '../errors.js';
-import { parseGatewayMessage, PROTOCOL_VERSION, type GatewayMessage } from '../messages.js';
+import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage } from '../messages.js';
 import { checkCallOptions, makeHandle, type CallOptions, type HandleTarget, type Remote, type Subscription } from '../remote.js';
 import type { Link } from '../transport/link.js';
 import { TlsDialer, type Dialer, type TlsDialOptions } from './tls-dialer.js';
@@ -131,7 +131,7 @@ class GatewayClient implements Session {
         reject(new UnreachableError(this.#url, reason ? reason.message : 'the connection closed during authentication'));
       });
     });
-    link.send({ kind: 'auth', version: PROTOCOL_VERSION, token: o.token ?? null });
+    link.send({ kind: 'auth', version: GATEWAY_PROTOCOL_VERSION, token: o.token ?? null });
     this.identity = await admitted;
     link.onMessage = (m) => this.#receive(m);
     void link.closed.then((reason) => this.#lost(link, reason));

@@ -44,7 +44,8 @@ export class FrameDecoder {
   constructor(
     private readonly onFrame: (payload: Buffer) => void,
     private readonly onError: (error: BadFrameError) => void,
-    readonly maxFrame: number = DEFAULT_MAX_FRAME,
+    /** The largest payload accepted; may be raised between frames (once a peer proved itself). */
+    public maxFrame: number = DEFAULT_MAX_FRAME,
   ) {}
 
   /** Bytes received but not yet handed out as a frame. */

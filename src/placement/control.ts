@@ -9,6 +9,8 @@ export interface ChildConfig {
   readonly name: string | undefined;
   readonly mailbox: MailboxOptions | undefined;
   readonly machineId: string;
+  /** The robot's secret: the child's node proves it like any node. */
+  readonly secret: string;
   readonly callTimeout: number;
   readonly directory: { readonly address: string; readonly endpoints: readonly string[] };
   readonly listen: readonly string[];

@@ -14,6 +14,7 @@ import type { ChildConfig, ToChild, ToParent } from './control.js';
 /** What a placed child needs from the node that starts it. */
 export interface PlacementHost {
   readonly machineId: string;
+  readonly secret: Buffer;
   readonly callTimeout: number;
   /** Where the child node finds the directory. */
   directoryWhereabouts(): { address: string; endpoints: readonly string[] };
@@ -92,6 +93,7 @@ export class PlacedChild implements Behaviour {
       name: this.child.name,
       mailbox: this.child.mailbox,
       machineId: this.host.machineId,
+      secret: this.host.secret.toString('utf8'),
       callTimeout: this.host.callTimeout,
       directory: this.host.directoryWhereabouts(),
       listen: this.host.childListen(),

@@ -56,6 +56,12 @@ interface ServedSubscription {
 /** A watch our node holds on an actor of the peer. */
 type Watcher = (reason: ExitReason) => void;
 
+/** Numbers every link of this thread: what a registration made over a link is bound to. */
+let linksMade = 0;
+
+/** Runtime members a peer may not call or post to: they are reached through `subscribe` only. */
+const INTERNAL_MEMBERS = new Set(['@subscribe', '@unsubscribe']);
+
 /**
  * Our side of the one connection to another node, shared by all the actors of both. It exists
  * from the first message for that node: while the link is being set up, messages wait in order;
@@ -65,6 +71,8 @@ type Watcher = (reason: ExitReason) => void;
  * UnreachableError, subscriptions end and monitors fire with `noconnection`.
  */
 export class Peer implements CallLink {
+  /** This link's number, unique in the thread (a node may have two links to one peer). */
+  readonly id = ++linksMade;
   #link: Link | null = null;
   #queue: unknown[] | null = [];
   #closed = false;
@@ -79,13 +87,18 @@ export class Peer implements CallLink {
   /** Why the link closed, once it has. */
   closeReason: Error | undefined;
 
+  /** `key/`: every actor the peer may name as a sender starts with it. */
+  readonly #senderPrefix: string;
+
   constructor(
     private readonly host: PeerHost,
-    /** The peer node's identity, `machineId/processId/threadId`. */
+    /** The peer node's identity, `machineId/processId/threadId`, as proven in the handshake. */
     readonly key: string,
     /** The path chosen; a socket path is settled once the dial knows which endpoint answered. */
     public path: Path,
-  ) {}
+  ) {
+    this.#senderPrefix = `${key}/`;
+  }
 
   get up(): boolean {
     return this.#link !== null && !this.#closed;
@@ -244,6 +257,14 @@ export class Peer implements CallLink {
     let m: Message;
     try {
       m = parseMessage(raw);
+      // The identity is the link's: a sender must be an actor of the node that proved itself here.
+      const from = (m as { from?: string }).from;
+      if (from !== undefined && !(from.length > this.#senderPrefix.length && from.startsWith(this.#senderPrefix))) {
+        throw new BadMessageError(m.kind, 'from', `names ${shortText(from)}, not an actor of ${this.key} (the node at the other end of this link)`);
+      }
+      if ((m.kind === 'call' || m.kind === 'post') && INTERNAL_MEMBERS.has(m.method)) {
+        throw new BadMessageError(m.kind, 'method', `'${m.method}' is reached with a subscribe message, not called`);
+      }
     } catch (error) {
       this.host.warn(`closing the link to ${this.key}: ${(error as Error).message}`);
       this.close(error as Error);
@@ -264,8 +285,11 @@ export class Peer implements CallLink {
       }
       case 'post': {
         const actor = this.host.localActor(m.to);
-        if (actor !== undefined) actor.deliver(new Envelope(actor, m.method, m.args, false));
-        else this.host.warn(`post ${m.method} from ${m.from} dropped: no actor ${m.to} runs here`);
+        if (actor !== undefined) {
+          const env = new Envelope(actor, m.method, m.args, false);
+          env.link = this; // who sent it, for the service (context.caller)
+          actor.deliver(env);
+        } else this.host.warn(`post ${m.method} from ${m.from} dropped: no actor ${m.to} runs here`);
         return;
       }
       case 'subscribe':
@@ -304,7 +328,8 @@ export class Peer implements CallLink {
         return;
       }
       case 'hello':
-        this.close(new BadMessageError('hello', 'kind', 'came again after the handshake'));
+      case 'proof':
+        this.close(new BadMessageError(m.kind, 'kind', 'came again after the handshake'));
     }
   }
 
@@ -404,6 +429,11 @@ export class Peer implements CallLink {
     for (const cancel of this.#watching.values()) cancel();
     this.#watching.clear();
   }
+}
+
+/** A peer's text cut short for a log line: a megabyte of address must not become a megabyte of log. */
+function shortText(text: string): string {
+  return text.length <= 80 ? `'${text}'` : `'${text.slice(0, 60)}…' (${text.length} characters)`;
 }
 
 /** An exit reason from its wire text: the four words stay words, a crash text becomes an Error. */

@@ -3,7 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { Address, type ActorId, type Locality } from '../address.js';
 import type { Clock } from '../clock.js';
 import { HandshakeError, UnreachableError } from '../errors.js';
-import { handshake } from '../transport/handshake.js';
+import { handshake, type NodeIdentity, type Role } from '../transport/handshake.js';
 import type { Link } from '../transport/link.js';
 import { PortLink } from '../transport/port-link.js';
 import { SocketLink } from '../transport/socket-link.js';
@@ -14,17 +14,27 @@ import { portBroker } from './port-broker.js';
 
 export interface RouterHost extends PeerHost {
   readonly clock: Clock;
+  /** The robot's secret, proven on every link (robot-secret.ts). */
+  readonly secret: Buffer;
   readonly machineId: string;
   readonly processId: number;
   readonly threadId: number;
 }
 
 export interface RouterOptions {
-  /** A peer that says nothing for this long after connecting is dropped. Default 10 s. */
+  /** A peer that has not proven itself this long after connecting is dropped. Default 5 s. */
   handshakeTimeout?: number;
-  /** Largest frame accepted from a socket peer, in bytes. Default 16 MiB. */
+  /** Largest frame accepted from a socket peer that proved itself, in bytes. Default 16 MiB. */
   maxFrame?: number;
+  /** Connections per listener still in their handshake; more are closed at once. Default 64. */
+  maxUnproven?: number;
 }
+
+/**
+ * Largest frame a peer may send before it has proven itself: a hello or a proof is under 300
+ * bytes, so a stranger cannot make a node buffer more than this per connection.
+ */
+export const UNPROVEN_MAX_FRAME = 4096;
 
 let socketsMade = 0;
 
@@ -63,6 +73,11 @@ export class Router {
   readonly #self: Address;
   readonly #handshakeTimeout: number;
   readonly #maxFrame: number | undefined;
+  readonly #maxUnproven: number;
+  /** Connections still in their handshake, by the listener (or `port`) that accepted them. */
+  readonly #unproven = new Map<string, number>();
+  /** Listeners that are refusing connections now (warned once per burst). */
+  readonly #busy = new Set<string>();
   #closed = false;
 
   constructor(
@@ -70,10 +85,11 @@ export class Router {
     options: RouterOptions = {},
   ) {
     this.#self = new Address(host.machineId, host.processId, host.threadId, 0 as ActorId);
-    this.#handshakeTimeout = options.handshakeTimeout ?? 10_000;
+    this.#handshakeTimeout = options.handshakeTimeout ?? 5000;
     this.#maxFrame = options.maxFrame;
-    this.#listeners = new Listeners((socket, endpoint, text) => this.#accept(this.#socketLink(socket, `${text} (accepted)`), endpoint.kind));
-    if (this.#broker.available) this.#broker.serve(nodeKey(this.#self), (port, from) => this.#accept(this.#portLink(port, from), 'port'));
+    this.#maxUnproven = options.maxUnproven ?? 64;
+    this.#listeners = new Listeners((socket, endpoint, text) => this.#accept(this.#socketLink(socket, `${text} (accepted)`), endpoint.kind, text));
+    if (this.#broker.available) this.#broker.serve(nodeKey(this.#self), (port, from) => this.#accept(this.#portLink(port, from), 'port', 'port'));
   }
 
   /** Where this node can be reached: `port:` (threads of this process), `unix:`, then any `tcp:`. */
@@ -159,7 +175,7 @@ export class Router {
     const { socket } = await this.#dialFirst(endpoint, [parsed]);
     const link = this.#socketLink(socket, endpoint);
     const early: unknown[] = [];
-    const hello = await handshake(link, this.#hello(), { timeoutMs: this.#handshakeTimeout, clock: this.host.clock, then: (m) => early.push(m) });
+    const hello = await this.#handshake(link, 'dial', early);
     const key = nodeKey(hello);
     this.learn(key, [endpoint]);
     const peer = new Peer(this.host, key, parsed.kind);
@@ -195,7 +211,7 @@ export class Router {
       link = this.#socketLink(socket, formatEndpoint(endpoint));
     }
     const early: unknown[] = [];
-    const hello = await handshake(link, this.#hello(), { timeoutMs: this.#handshakeTimeout, clock: this.host.clock, then: (m) => early.push(m) });
+    const hello = await this.#handshake(link, 'dial', early);
     if (nodeKey(hello) !== peer.key) {
       const error = new HandshakeError(link.peer, 'identity', `expected node ${peer.key}, found ${nodeKey(hello)} there`);
       link.close(error);
@@ -238,23 +254,45 @@ export class Router {
     });
   }
 
-  #hello(): { machineId: string; processId: number; threadId: number } {
-    return { machineId: this.host.machineId, processId: this.host.processId, threadId: this.host.threadId };
+  /**
+   * Both ends prove they hold the robot's secret (transport/handshake.ts); messages that follow
+   * the proof in the same read are kept in `early`, in order, for the peer that takes the link.
+   */
+  #handshake(link: Link, role: Role, early: unknown[]): Promise<NodeIdentity> {
+    const self = { machineId: this.host.machineId, processId: this.host.processId, threadId: this.host.threadId };
+    return handshake(link, self, { role, secret: this.host.secret, timeoutMs: this.#handshakeTimeout, clock: this.host.clock, then: (m) => early.push(m) });
   }
 
   #socketLink(socket: Socket, peer: string): SocketLink {
-    return new SocketLink(socket, peer, this.#maxFrame === undefined ? {} : { maxFrame: this.#maxFrame });
+    return new SocketLink(socket, peer, { maxFrameUntrusted: UNPROVEN_MAX_FRAME, ...(this.#maxFrame === undefined ? {} : { maxFrame: this.#maxFrame }) });
   }
 
   #portLink(port: MessagePort, thread: number): PortLink {
     return new PortLink(port, `port:${this.host.processId}/${thread}`);
   }
 
-  /** A link another node opened: handshake, then it serves that node (and carries our calls to it if we have none). */
-  #accept(link: Link, path: Path): void {
+  /**
+   * A link another node opened: handshake, then it serves that node (and carries our calls to it
+   * if we have none). At most `maxUnproven` connections per listener may be proving themselves
+   * at once: past that, a new one is closed at once, so strangers hold bounded memory.
+   */
+  #accept(link: Link, path: Path, listener: string): void {
     if (this.#closed) return link.close();
+    const unproven = this.#unproven.get(listener) ?? 0;
+    if (unproven >= this.#maxUnproven) {
+      link.close(new HandshakeError(link.peer, 'busy', `${unproven} connections are still proving themselves on ${listener}`));
+      if (!this.#busy.has(listener)) this.host.warn(`refusing connections on ${listener}: ${unproven} are still proving themselves (limit ${this.#maxUnproven})`);
+      this.#busy.add(listener);
+      return;
+    }
+    this.#unproven.set(listener, unproven + 1);
     const early: unknown[] = [];
-    handshake(link, this.#hello(), { timeoutMs: this.#handshakeTimeout, clock: this.host.clock, then: (m) => early.push(m) }).then(
+    const proven = this.#handshake(link, 'accept', early);
+    void proven.then(
+      () => this.#doneProving(listener),
+      () => this.#doneProving(listener),
+    );
+    proven.then(
       (hello) => {
         const key = nodeKey(hello);
         const peer = new Peer(this.host, key, path);
@@ -268,6 +306,13 @@ export class Router {
         if (error.reason !== 'closed' || error.cause !== undefined) this.host.warn(`refused a connection on ${link.peer}: ${error.message}`);
       },
     );
+  }
+
+  #doneProving(listener: string): void {
+    const left = (this.#unproven.get(listener) ?? 1) - 1;
+    if (left > 0) this.#unproven.set(listener, left);
+    else this.#unproven.delete(listener);
+    if (left < this.#maxUnproven) this.#busy.delete(listener);
   }
 
   /** Stops listening and closes every connection; calls waiting on them fail as unreachable. */

@@ -22,6 +22,11 @@ export interface Link {
   onRefused: (message: unknown, error: Error) => void;
   /** Settles once, when the link is closed, with why. */
   readonly closed: Promise<Error | undefined>;
+  /**
+   * The peer proved itself in the handshake: lift the limits kept on a peer not yet known (a
+   * socket link takes frames of a few KiB until then). Links with no such limits leave it out.
+   */
+  trusted?(): void;
   /** Closes the link (idempotent); `reason` is what `closed` reports. */
   close(reason?: Error): void;
 }

@@ -7,6 +7,11 @@ import type { Link } from './link.js';
 export interface SocketLinkOptions {
   /** Largest frame payload accepted from the peer. Default 16 MiB. */
   maxFrame?: number;
+  /**
+   * Largest frame accepted until the peer proved itself ({@link SocketLink.trusted}): a peer
+   * nobody knows yet cannot make us buffer more than this. Default: `maxFrame` (no such phase).
+   */
+  maxFrameUntrusted?: number;
   /** Bytes allowed to wait unwritten before the peer counts as not reading. Default 32 MiB. */
   maxWriteBuffer?: number;
 }
@@ -25,6 +30,7 @@ export class SocketLink implements Link {
   readonly #codec: Codec = createCodec();
   readonly #decoder: FrameDecoder;
   readonly #maxWriteBuffer: number;
+  readonly #maxFrame: number;
   #settle: (reason: Error | undefined) => void = () => {};
   #open = true;
   #corked = false;
@@ -36,10 +42,11 @@ export class SocketLink implements Link {
   ) {
     this.#maxWriteBuffer = options.maxWriteBuffer ?? 32 * 1024 * 1024;
     this.closed = new Promise((resolve) => (this.#settle = resolve));
+    this.#maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
     this.#decoder = new FrameDecoder(
       (payload) => this.#receive(payload),
       (error) => this.close(error),
-      options.maxFrame ?? DEFAULT_MAX_FRAME,
+      Math.min(options.maxFrameUntrusted ?? this.#maxFrame, this.#maxFrame),
     );
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk));
@@ -83,6 +90,10 @@ export class SocketLink implements Link {
     this.#corked = false;
     this.socket.uncork();
   };
+
+  trusted(): void {
+    this.#decoder.maxFrame = this.#maxFrame;
+  }
 
   /** With a reason (a broken rule) the socket is dropped at once; a clean close sends what is queued first. */
   close(reason?: Error): void {

@@ -2,15 +2,19 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { robotSecret } from '../../src/robot-secret.js';
 import { deferred, within } from './wait.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 
-/** A private environment: its own home (machine id) and socket folder, no directory set. */
+/**
+ * A private environment: its own home (machine id) and socket folder, no directory set; the
+ * robot's secret is the test process's own, as the nodes of one robot share it.
+ */
 export function cliEnv(): NodeJS.ProcessEnv {
   const home = mkdtempSync(join(tmpdir(), 'qiact-cli-'));
-  return { ...process.env, HOME: home, XDG_RUNTIME_DIR: home, QIACT_DIRECTORY: '' };
+  return { ...process.env, HOME: home, XDG_RUNTIME_DIR: home, QIACT_DIRECTORY: '', QIACT_SECRET: robotSecret().toString('utf8') };
 }
 
 /** Runs one `qiact` command to its end; never throws, the test reads the code. */

@@ -38,6 +38,8 @@ test('--help lists commands and every configuration default; unknown commands fa
   t.regex((await qiact('call', '--help')).stdout, /--directory <url>[\s\S]*--json[\s\S]*--timeout <ms>/);
   t.regex(stdout, /QIACT_MACHINE_ID/);
   t.regex(stdout, /QIACT_CALL_TIMEOUT_MS .* default: 30000/);
+  t.regex(stdout, /QIACT_SECRET .*\n.*default: ~\/.config\/qiact\/secret/);
+  t.regex(stdout, /3 a long-running node went down/);
   const error = await t.throwsAsync(qiact('dance'));
   t.is((error as unknown as { code: number }).code, 2);
   t.is((error as unknown as { stderr: string }).stderr, "qiact: unknown command 'dance' (see qiact --help)\n");

@@ -22,6 +22,9 @@ Configuration (options first, then environment, then defaults):
                          default: unset (a node embeds its directory; commands use ${DEFAULT_DIRECTORY})
   QIACT_LISTEN           extra endpoints to listen on, comma-separated (tcp:host:port)
                          default: this node's own Unix socket only
+  QIACT_SECRET           the robot's secret, proven on every link between its nodes (16+ characters)
+                         default: ~/.config/qiact/secret (created once, owner-only; copy it to
+                         the robot's other computers)
   QIACT_TOKEN            the token for --gateway  default: unset
   QIACT_XMPP_PASSWORD    the password for --xmpp  default: unset
 
@@ -31,7 +34,8 @@ tree is refused there (it shows the robot's inside).
 
 Exit codes: 0 success; 1 failure (unreachable directory, no such service, timeout, service error,
 refused at the door), with one line on stderr; 2 a mistake in the command line (unknown command,
-bad JSON argument).
+bad JSON argument); 3 a long-running node went down (its root supervisor gave up). A stop signal
+(Ctrl-C, SIGTERM) stops a long-running command cleanly; a second one, or 10 s, ends it at once.
 `;
 
 /** Options of every command that talks to a running robot, from inside or through its Gateway. */

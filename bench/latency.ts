@@ -6,7 +6,7 @@
  *   npm run bench              table
  *   npm run bench -- --json    one JSON object per row
  *   npm run bench -- --quick   fewer rounds (a smoke run)
- *   npm run bench -- --only unix   one row (direct, port, unix, tcp, gateway or xmpp)
+ *   npm run bench -- --only unix   one row (direct, port, unix, tcp, tls, gateway or xmpp)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
@@ -273,6 +273,26 @@ function otherMachine(node: Node, withXmpp = false): Promise<{ process: ChildPro
   return other;
 }
 
+/**
+ * Another "machine" whose node listens on TLS only (mutual certificates from the bench's CA): the
+ * same call as the tcp row over a tls: link. Its "floor" is the tcp row's call, so the ratio is
+ * what TLS costs a steady link (the handshake is paid once per link: see handshake.ts).
+ */
+async function overTls(node: Node): Promise<Row> {
+  // It joins the directory over TLS too: one link per pair of nodes, and the one it opens is the one used.
+  const tls = node.endpoints.find((e) => e.startsWith('tls:'))!;
+  await otherMachine(node, true);
+  const files = { cert: join(certs.dir, 'server.crt'), key: join(certs.dir, 'server.key'), ca: join(certs.dir, 'test-ca.crt') };
+  const env = { ...process.env, QIACT_MACHINE_ID: 'bench-tls-machine', QIACT_DIRECTORY: tls, QIACT_LISTEN: 'tls:127.0.0.1:0', QIACT_TLS_CERT: files.cert, QIACT_TLS_KEY: files.key, QIACT_TLS_CA: files.ca, BENCH_NAME: 'echo-tls' };
+  const child: ChildProcess = fork(fileURLToPath(new URL('./remote-node.ts', import.meta.url)), [], { env });
+  await new Promise((resolve) => child.once('message', resolve));
+  const inside = await node.service<Echo>('echo-tcp');
+  const echo = await node.service<Echo>('echo-tls');
+  const row = await measure('other machine, TLS', routeOf(echo).path, 'the same call over plain TCP', (i) => inside.echo(i), (i) => echo.echo(i), { rounds: REMOTE_ROUNDS, samples: REMOTE_SAMPLES, calls: REMOTE_CALLS });
+  child.send('stop');
+  return row;
+}
+
 async function machine(node: Node): Promise<Row> {
   await otherMachine(node, true);
   const echo = await node.service<Echo>('echo-tcp');
@@ -339,14 +359,16 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-const node = await start({ machineId: 'bench', listen: ['tcp:127.0.0.1:0'], onWarning: () => {} });
-// `--only port` (or direct, unix, tcp, gateway, xmpp) runs one row.
+// A certificate from the bench's CA: the node dials tls: endpoints where a machine offers them.
+const node = await start({ machineId: 'bench', listen: ['tcp:127.0.0.1:0', 'tls:127.0.0.1:0'], tls: { ...certs.alice, ca: certs.ca }, onWarning: () => {} });
+// `--only port` (or direct, unix, tcp, tls, gateway, xmpp) runs one row.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const rowsByPath: [string, (n: Node) => Promise<Row | null>][] = [
   ['direct', direct],
   ['port', worker],
   ['unix', process_],
   ['tcp', machine],
+  ['tls', overTls],
   ['gateway', outside],
   ['xmpp', overXmpp],
 ];

@@ -1,7 +1,7 @@
 /**
  * "Another machine" for the bench: a node in its own process with its own machine id
  * (QIACT_MACHINE_ID), joining the directory at QIACT_DIRECTORY over TCP and listening on
- * QIACT_LISTEN. It offers Echo as `echo-tcp` and, when BENCH_GATEWAY names a JSON file of gateway
+ * QIACT_LISTEN. It offers Echo as `echo-tcp` (or BENCH_NAME) and, when BENCH_GATEWAY names a JSON file of gateway
  * options, a Gateway in front of it (for the row of a call from outside); with BENCH_XMPP (XMPP
  * link options as JSON), an XMPP link too. It tells its parent when ready (with the gateway's
  * endpoint), and stops when told.
@@ -11,7 +11,7 @@ import { gateway, start, xmppLink, type GatewayOptions, type GatewayService, typ
 import { Echo } from './services.js';
 
 const node = await start({ onWarning: () => {} });
-await node.spawn(Echo, { name: 'echo-tcp' });
+await node.spawn(Echo, { name: process.env.BENCH_NAME ?? 'echo-tcp' });
 let endpoint: string | null = null;
 if (process.env.BENCH_GATEWAY) {
   const options = JSON.parse(readFileSync(process.env.BENCH_GATEWAY, 'utf8')) as GatewayOptions;

@@ -10,6 +10,7 @@ import { handling, type Caller } from './caller.js';
 import { InvalidArgumentError, NoSuchMethodError, NoSuchServiceError, NodeStoppedError, ReceiverStoppedError, UnreachableError } from './errors.js';
 import { machineId as readMachineId } from './machine-id.js';
 import { robotSecret } from './robot-secret.js';
+import { nodeTls, type NodeTls } from './transport/node-tls.js';
 import { Mailbox, type MailboxOptions } from './mailbox.js';
 import { PendingCalls } from './pending-calls.js';
 import { checkCallOptions, makeHandle, type CallOptions, type Remote } from './remote.js';
@@ -58,6 +59,13 @@ export interface StartOptions {
    */
   secret?: string;
   /**
+   * This node's certificate for `tls:host:port` endpoints between the robot's computers (PEM
+   * texts: its certificate and key, and the robot's CA). Default the files named by
+   * `QIACT_TLS_CERT`, `QIACT_TLS_KEY`, `QIACT_TLS_CA`; else none. With one, the node dials the
+   * `tls:` endpoints of other machines that offer any.
+   */
+  tls?: NodeTls;
+  /**
    * Called when the node goes down on its own: its root supervisor gave up (too many restarts).
    * The node is stopped by then. Default: one line on stderr, then the process (or the worker
    * thread) exits with code 3, so that systemd or any process manager restarts it.
@@ -93,6 +101,7 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
 export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, DirectoryHost, PeerHost, RouterHost, PlacementHost {
   readonly machineId: string;
   readonly secret: Buffer;
+  readonly tls: NodeTls | undefined;
   readonly processId = process.pid;
   readonly threadId = currentThreadId;
   readonly clock: Clock;
@@ -136,6 +145,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     const env = options.env ?? process.env;
     this.machineId = options.machineId ?? readMachineId(env);
     this.secret = robotSecret(options.secret, env);
+    this.tls = nodeTls(options.tls, env);
     this.clock = options.clock ?? systemClock;
     const fromEnv = env.QIACT_CALL_TIMEOUT_MS;
     this.callTimeout = options.callTimeout ?? (fromEnv ? Number(fromEnv) : 30_000);
@@ -290,7 +300,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   }
 
   childListen(): string[] {
-    return this.router.endpoints.filter((e) => e.startsWith('tcp:')).map((e) => e.replace(/:\d+$/, ':0'));
+    return this.router.endpoints.filter((e) => e.startsWith('tcp:') || e.startsWith('tls:')).map((e) => e.replace(/:\d+$/, ':0'));
   }
 
   /** Links our `local` actor with an actor of another node: each side watches the other. */

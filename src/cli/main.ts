@@ -25,6 +25,9 @@ Configuration (options first, then environment, then defaults):
   QIACT_SECRET           the robot's secret, proven on every link between its nodes (16+ characters)
                          default: ~/.config/qiact/secret (created once, owner-only; copy it to
                          the robot's other computers)
+  QIACT_TLS_CERT, QIACT_TLS_KEY, QIACT_TLS_CA
+                         PEM files: this computer's certificate, its key, the robot's CA, for
+                         tls:host:port links between computers   default: unset (no tls:)
   QIACT_TOKEN            the token for --gateway  default: unset
   QIACT_XMPP_PASSWORD    the password for --xmpp  default: unset
 

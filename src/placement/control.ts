@@ -1,3 +1,4 @@
+import type { NodeTls } from '../transport/node-tls.js';
 import type { MailboxOptions } from '../mailbox.js';
 import type { WireError } from '../messages.js';
 
@@ -11,6 +12,8 @@ export interface ChildConfig {
   readonly machineId: string;
   /** The robot's secret: the child's node proves it like any node. */
   readonly secret: string;
+  /** The node's certificate for tls: endpoints, if it has one. */
+  readonly tls: NodeTls | undefined;
   readonly callTimeout: number;
   readonly directory: { readonly address: string; readonly endpoints: readonly string[] };
   readonly listen: readonly string[];

@@ -10,11 +10,13 @@ import { exitReasonOf } from '../routing/peer.js';
 import { portBroker } from '../routing/port-broker.js';
 import type { Child } from '../supervision/child-spec.js';
 import type { ChildConfig, ToChild, ToParent } from './control.js';
+import type { NodeTls } from '../transport/node-tls.js';
 
 /** What a placed child needs from the node that starts it. */
 export interface PlacementHost {
   readonly machineId: string;
   readonly secret: Buffer;
+  readonly tls: NodeTls | undefined;
   readonly callTimeout: number;
   /** Where the child node finds the directory. */
   directoryWhereabouts(): { address: string; endpoints: readonly string[] };
@@ -94,6 +96,7 @@ export class PlacedChild implements Behaviour {
       mailbox: this.child.mailbox,
       machineId: this.host.machineId,
       secret: this.host.secret.toString('utf8'),
+      tls: this.host.tls,
       callTimeout: this.host.callTimeout,
       directory: this.host.directoryWhereabouts(),
       listen: this.host.childListen(),

@@ -2,12 +2,14 @@ import { isIP } from 'node:net';
 import type { Locality } from '../address.js';
 import { InvalidArgumentError } from '../errors.js';
 
-/** A place a node can be reached: a Unix socket path, or a TCP host and port. */
-export type Endpoint = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+/** A place a node can be reached: a Unix socket path, or a TCP host and port (plain, or TLS). */
+export type NetEndpoint = { readonly kind: 'tcp' | 'tls'; readonly host: string; readonly port: number };
+export type Endpoint = { readonly kind: 'unix'; readonly path: string } | NetEndpoint;
 
 /**
- * Parses `unix:/path`, `tcp:host:port` (also written `tcp://host:port`; IPv6 hosts in
- * brackets). `port:` endpoints name a thread, not a place to dial: they are not parsed here.
+ * Parses `unix:/path`, `tcp:host:port` and `tls:host:port` (also written `tcp://host:port`; IPv6
+ * hosts in brackets). `port:` endpoints name a thread, not a place to dial: they are not parsed
+ * here.
  */
 export function parseEndpoint(text: string): Endpoint {
   if (typeof text !== 'string') throw new InvalidArgumentError('endpoint', `${String(text)} must be a string`);
@@ -16,18 +18,18 @@ export function parseEndpoint(text: string): Endpoint {
     if (!path.startsWith('/')) throw new InvalidArgumentError('endpoint', `'${text}' must be unix:/absolute/path`);
     return { kind: 'unix', path };
   }
-  const tcp = /^tcp:(?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/?$/.exec(text);
+  const tcp = /^(tcp|tls):(?:\/\/)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/?$/.exec(text);
   if (tcp) {
-    const port = Number(tcp[2]);
+    const port = Number(tcp[3]);
     if (port > 65535) throw new InvalidArgumentError('endpoint', `'${text}': port ${port} is above 65535`);
-    return { kind: 'tcp', host: tcp[1]!.replace(/^\[|\]$/g, ''), port };
+    return { kind: tcp[1] as 'tcp' | 'tls', host: tcp[2]!.replace(/^\[|\]$/g, ''), port };
   }
-  throw new InvalidArgumentError('endpoint', `'${text}' must be unix:/path or tcp:host:port`);
+  throw new InvalidArgumentError('endpoint', `'${text}' must be unix:/path, tcp:host:port or tls:host:port`);
 }
 
 export function formatEndpoint(e: Endpoint): string {
   if (e.kind === 'unix') return `unix:${e.path}`;
-  return `tcp:${isIP(e.host) === 6 ? `[${e.host}]` : e.host}:${e.port}`;
+  return `${e.kind}:${isIP(e.host) === 6 ? `[${e.host}]` : e.host}:${e.port}`;
 }
 
 export function isLoopback(host: string): boolean {
@@ -38,18 +40,21 @@ export function isLoopback(host: string): boolean {
  * The endpoints worth dialling for a node at `locality`, in order of preference, as libqi
  * chooses: on this machine only local ones (Unix, else loopback TCP); on another machine
  * never a loopback address, unless the node advertises nothing else (then it can only be on
- * this host, as when tests give nodes of one host different machine ids).
+ * this host, as when tests give nodes of one host different machine ids). A node with a
+ * certificate (`withTls`) dials only the `tls:` endpoints of a node that has any; a node without
+ * one cannot dial `tls:` endpoints at all.
  */
-export function candidates(locality: Locality, endpoints: readonly string[]): Endpoint[] {
+export function candidates(locality: Locality, endpoints: readonly string[], withTls = false): Endpoint[] {
   const parsed: Endpoint[] = [];
   for (const text of endpoints) {
     try {
       parsed.push(parseEndpoint(text));
     } catch {
-      // port: endpoints and ones this version does not speak (tls:) are skipped.
+      // port: endpoints and ones this version does not speak are skipped.
     }
   }
-  const tcp = parsed.filter((e): e is Extract<Endpoint, { kind: 'tcp' }> => e.kind === 'tcp');
+  const secure = withTls ? parsed.filter((e): e is NetEndpoint => e.kind === 'tls') : [];
+  const tcp = secure.length > 0 ? secure : parsed.filter((e): e is NetEndpoint => e.kind === 'tcp');
   if (locality === 'same-machine' || locality === 'same-process') {
     const unix = parsed.filter((e) => e.kind === 'unix');
     return unix.length > 0 ? unix : tcp.filter((e) => isLoopback(e.host));

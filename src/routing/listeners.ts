@@ -1,5 +1,7 @@
 import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { tlsListenOptions, type NodeTls } from '../transport/node-tls.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
@@ -22,18 +24,31 @@ export class Listeners {
   /** What the node advertises, in the order given. */
   readonly endpoints: string[] = [];
 
-  constructor(private readonly onSocket: (socket: Socket, endpoint: Endpoint, text: string) => void) {}
+  constructor(
+    private readonly onSocket: (socket: Socket, endpoint: Endpoint, text: string) => void,
+    /** The node's certificate, for `tls:` endpoints; none, and they are refused. */
+    private readonly tls: { config: NodeTls | undefined; handshakeTimeoutMs: number } = { config: undefined, handshakeTimeoutMs: 5000 },
+  ) {}
 
   /**
-   * Listens on `unix:/path` or `tcp:host:port` (port 0 picks a free one); resolves to the
-   * endpoint as bound. `ownPath`: the Unix path is this node's own (its pid is in the name), so
+   * Listens on `unix:/path`, `tcp:host:port` or `tls:host:port` (port 0 picks a free one);
+   * resolves to the endpoint as bound. `ownPath`: the Unix path is this node's own (its pid is in the name), so
    * a socket file found there was left by a dead process and is replaced. A socket file at a
    * path given by the user is replaced only if nothing answers on it (its node was killed).
    */
   async listen(text: string, ownPath = false): Promise<string> {
     const wanted = parseEndpoint(text);
     let boundText = text;
-    const server = createServer((socket) => this.onSocket(socket, wanted, boundText));
+    let server: Server;
+    if (wanted.kind === 'tls') {
+      const config = this.tls.config;
+      if (config === undefined) throw new InvalidArgumentError('listen', `${text}: a tls: endpoint needs the node's certificate (start({ tls }) or QIACT_TLS_CERT, QIACT_TLS_KEY, QIACT_TLS_CA)`);
+      // 'secureConnection': the peer showed a certificate from the robot's CA; others never get here.
+      server = createTlsServer(tlsListenOptions(config, this.tls.handshakeTimeoutMs), (socket) => this.onSocket(socket, wanted, boundText));
+      server.on('tlsClientError', (_error, socket) => socket.destroy());
+    } else {
+      server = createServer((socket) => this.onSocket(socket, wanted, boundText));
+    }
     if (wanted.kind === 'unix') {
       if (ownPath || !(await answers(wanted.path))) removeStaleSocket(wanted.path);
       await bind(server, text, () => server.listen(wanted.path));
@@ -45,7 +60,7 @@ export class Listeners {
     await bind(server, text, () => server.listen(wanted.port, wanted.host));
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : wanted.port;
-    const endpoint = formatEndpoint({ kind: 'tcp', host: wanted.host, port });
+    const endpoint = formatEndpoint({ kind: wanted.kind, host: wanted.host, port });
     boundText = endpoint;
     this.#servers.push(server);
     this.endpoints.push(endpoint);

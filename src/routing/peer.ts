@@ -12,7 +12,7 @@ import type { Link } from '../transport/link.js';
  * How a message reaches its receiver: the router's choice, from the two addresses alone; or,
  * for a client outside the robot, through the Gateway or an XMPP server.
  */
-export type Path = 'direct' | 'port' | 'unix' | 'tcp' | 'gateway' | 'xmpp';
+export type Path = 'direct' | 'port' | 'unix' | 'tcp' | 'tls' | 'gateway' | 'xmpp';
 
 /** What a peer needs from its node. */
 export interface PeerHost {

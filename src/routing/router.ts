@@ -1,4 +1,6 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { tlsDialOptions, type NodeTls } from '../transport/node-tls.js';
 import type { MessagePort } from 'node:worker_threads';
 import { Address, type ActorId, type Locality } from '../address.js';
 import type { Clock } from '../clock.js';
@@ -16,6 +18,8 @@ export interface RouterHost extends PeerHost {
   readonly clock: Clock;
   /** The robot's secret, proven on every link (robot-secret.ts). */
   readonly secret: Buffer;
+  /** This node's certificate for `tls:` links, if it has one. */
+  readonly tls: NodeTls | undefined;
   readonly machineId: string;
   readonly processId: number;
   readonly threadId: number;
@@ -88,7 +92,10 @@ export class Router {
     this.#handshakeTimeout = options.handshakeTimeout ?? 5000;
     this.#maxFrame = options.maxFrame;
     this.#maxUnproven = options.maxUnproven ?? 64;
-    this.#listeners = new Listeners((socket, endpoint, text) => this.#accept(this.#socketLink(socket, `${text} (accepted)`), endpoint.kind, text));
+    this.#listeners = new Listeners((socket, endpoint, text) => this.#accept(this.#socketLink(socket, `${text} (accepted)`), endpoint.kind, text), {
+      config: host.tls,
+      handshakeTimeoutMs: this.#handshakeTimeout,
+    });
     if (this.#broker.available) this.#broker.serve(nodeKey(this.#self), (port, from) => this.#accept(this.#portLink(port, from), 'port', 'port'));
   }
 
@@ -202,9 +209,11 @@ export class Router {
       link = this.#portLink(this.#broker.connect(address.threadId, peer.key), address.threadId);
     } else {
       const known = this.#known.get(peer.key) ?? [];
-      const list = candidates(locality, known);
+      const list = candidates(locality, known, this.host.tls !== undefined);
       if (list.length === 0) {
-        throw new UnreachableError(peer.key, known.length === 0 ? 'no endpoint is known for this node' : `none of its endpoints (${known.join(', ')}) can be reached from ${locality === 'other-machine' ? 'another machine' : 'this machine'}`);
+        const why = known.length === 0 ? 'no endpoint is known for this node' : `none of its endpoints (${known.join(', ')}) can be reached from ${locality === 'other-machine' ? 'another machine' : 'this machine'}`;
+        const tlsOnly = known.some((e) => e.startsWith('tls:')) && this.host.tls === undefined;
+        throw new UnreachableError(peer.key, tlsOnly ? `${why} (its tls: endpoints need this node's certificate)` : why);
       }
       const { socket, endpoint } = await this.#dialFirst(peer.key, list);
       peer.path = endpoint.kind;
@@ -233,9 +242,10 @@ export class Router {
         reject(new UnreachableError(key, `no endpoint answered within ${this.#handshakeTimeout} ms (${list.map(formatEndpoint).join(', ')})`));
       }, this.#handshakeTimeout);
       for (const endpoint of list) {
-        const socket = endpoint.kind === 'unix' ? netConnect(endpoint.path) : netConnect(endpoint.port, endpoint.host);
+        const socket = this.#socketTo(endpoint);
         sockets.push(socket);
-        socket.once('connect', () => {
+        // A TLS socket is ready once both certificates checked out, not at the TCP connect.
+        socket.once(endpoint.kind === 'tls' ? 'secureConnect' : 'connect', () => {
           if (done) return void socket.destroy();
           done = true;
           this.host.clock.clearTimer(timer);
@@ -252,6 +262,17 @@ export class Router {
         });
       }
     });
+  }
+
+  #socketTo(endpoint: Endpoint): Socket {
+    if (endpoint.kind === 'unix') return netConnect(endpoint.path);
+    if (endpoint.kind === 'tcp') return netConnect(endpoint.port, endpoint.host);
+    if (this.host.tls === undefined) {
+      const socket = new Socket();
+      process.nextTick(() => socket.destroy(new Error("a tls: endpoint needs this node's certificate (start({ tls }) or QIACT_TLS_*)")));
+      return socket;
+    }
+    return tlsConnect(tlsDialOptions(this.host.tls, endpoint.host, endpoint.port));
   }
 
   /**

@@ -1,0 +1,54 @@
+import test from 'ava';
+import { connect as tlsConnect } from 'node:tls';
+import { routeOf, start, UnreachableError, type Node } from '../src/index.js';
+import { Counter } from './fixtures/services.js';
+import { makeCerts } from './_support/certs.js';
+import { within } from './_support/wait.js';
+
+// The robot's CA signed a certificate for each computer (openssl, made for this run); both ends
+// of a tls: link show theirs, and the secret's handshake runs inside.
+const certs = makeCerts();
+const headTls = { ...certs.server, ca: certs.ca };
+const armTls = { ...certs.alice, ca: certs.ca };
+
+async function head(t: { teardown(fn: () => unknown): void }): Promise<{ node: Node; tls: string }> {
+  const node = await start({ machineId: 'tls-head', listen: ['tls:127.0.0.1:0'], tls: headTls, onWarning: () => {} });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'head-counter' });
+  return { node, tls: node.endpoints.find((e) => e.startsWith('tls:'))! };
+}
+
+test('computers of the robot talk over mutual TLS when they have certificates: tls: endpoints are dialled first, and calls cross both ways', async (t) => {
+  const { node, tls } = await head(t);
+  const arm = await start({ machineId: 'tls-arm', directory: tls, listen: ['tcp:127.0.0.1:0', 'tls:127.0.0.1:0'], tls: armTls, onWarning: () => {} });
+  t.teardown(() => arm.stop());
+  await arm.spawn(Counter, { name: 'arm-counter' });
+  const fromHead = await node.service<Counter>('arm-counter');
+  t.is(await fromHead.add(2), 2);
+  t.is(routeOf(fromHead).path, 'tls', 'over the link the arm opened to the directory');
+  // A third computer dials the arm afresh: of its tcp: and tls: endpoints, it picks tls:.
+  const leg = await start({ machineId: 'tls-leg', directory: tls, tls: armTls, onWarning: () => {} });
+  t.teardown(() => leg.stop());
+  const fromLeg = await leg.service<Counter>('arm-counter');
+  t.is(await fromLeg.add(3), 5);
+  t.is(routeOf(fromLeg).path, 'tls');
+  t.is(await fromLeg.ask('head-counter', 4), 4, 'the arm calls the head back by name');
+});
+
+test('without a certificate from the robot CA nothing gets past TLS: no certificate, a stranger one, or a node with none', async (t) => {
+  const { tls } = await head(t);
+  const [host, port] = tls.slice('tls:'.length).split(':') as [string, string];
+  const refused = (options: object): Promise<string> =>
+    new Promise((resolve) => {
+      const socket = tlsConnect({ host, port: Number(port), ca: certs.ca, checkServerIdentity: () => undefined, ...options });
+      socket.on('error', (error) => resolve(error.message));
+      socket.on('close', () => resolve('closed'));
+      socket.on('data', () => {});
+    });
+  t.regex(await within(refused({}), 'a client without a certificate to be refused'), /certificate|closed|alert|reset/i);
+  t.regex(await within(refused({ cert: certs.stranger.cert, key: certs.stranger.key }), 'a stranger certificate to be refused'), /certificate|closed|alert|unknown ca|reset/i);
+  // A node without a certificate cannot join through a tls: endpoint, and says why.
+  const error = await t.throwsAsync(start({ machineId: 'no-cert', directory: tls, onWarning: () => {} }), { instanceOf: UnreachableError });
+  t.regex(error!.message, /needs this node's certificate/);
+  await t.throwsAsync(start({ machineId: 'bad-listen', listen: ['tls:127.0.0.1:0'], onWarning: () => {} }), { message: /a tls: endpoint needs the node's certificate/ });
+});

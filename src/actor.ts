@@ -212,11 +212,11 @@ export class Actor {
     const refusal = isRefusal(error);
     if (env.state === PENDING) {
       // The runtime's own errors reach the caller as they are; the service's are wrapped.
-      this.host.pending.reject(env, error instanceof QiactError ? error : toServiceError(this.target(env.method), error));
+      this.host.pending.reject(env, error instanceof QiactError ? error : toServiceError(this.target(env.method), error, !refusal));
     } else if (refusal) {
       this.host.warn(`post ${this.label}.${env.method} was refused`, error);
     }
-    if (!refusal) this.crash(error instanceof Error ? error : new Error(String(error)));
+    if (!refusal) this.crash(error instanceof Error ? error : new Error(safeText(error)));
   }
 
   /** Stops at once with an abnormal reason: the behaviour's terminate runs but is not awaited. */
@@ -372,9 +372,18 @@ export class LinkedExitError extends Error {
   }
 }
 
-function toServiceError(target: CallTarget, error: unknown): ServiceError {
+function toServiceError(target: CallTarget, error: unknown, crashed: boolean): ServiceError {
   if (error instanceof Error) {
-    return new ServiceError(target, error.name, error.message, (error as { data?: unknown }).data, { cause: error });
+    return new ServiceError(target, error.name, error.message, (error as { data?: unknown }).data, { cause: error, crashed });
   }
-  return new ServiceError(target, 'Error', String(error), undefined, { cause: error });
+  return new ServiceError(target, 'Error', safeText(error), undefined, { cause: error, crashed });
+}
+
+/** A thrown non-Error as text; String() itself throws for some values (`{ toString: 1 }`). */
+function safeText(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return `a thrown ${typeof value}`;
+  }
 }

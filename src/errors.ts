@@ -87,12 +87,17 @@ export class NoSuchMethodError extends QiactError {
 
 export class BadArgumentsError extends QiactError {
   override readonly name = 'BadArgumentsError';
+  /** The argument that is wrong (`args[0].level`), when it is one argument rather than the count. */
+  readonly parameter: string | undefined;
   constructor(
     readonly target: CallTarget,
     readonly expected: string,
     readonly got: number,
+    /** One argument is wrong: which, and how. */
+    wrong?: { parameter: string; problem: string },
   ) {
-    super(ErrorCode.BadArguments, `${at(target)} expects ${expected} argument(s), got ${got}`);
+    super(ErrorCode.BadArguments, wrong === undefined ? `${at(target)} expects ${expected} argument(s), got ${got}` : `${at(target)}: ${wrong.parameter} ${wrong.problem}`);
+    this.parameter = wrong?.parameter;
   }
 }
 
@@ -156,14 +161,17 @@ export class PermissionDeniedError extends QiactError {
  */
 export class ServiceError extends QiactError {
   override readonly name = 'ServiceError';
+  /** The service crashed on this call (its supervisor restarts it); false for a deliberate Refusal. */
+  readonly crashed: boolean;
   constructor(
     readonly target: CallTarget,
     readonly remoteName: string,
     readonly remoteMessage: string,
     readonly data?: unknown,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { crashed?: boolean },
   ) {
     super(ErrorCode.ServiceError, `${at(target)} failed: ${remoteName}: ${remoteMessage}`, options);
+    this.crashed = options?.crashed ?? false;
   }
 }
 
@@ -331,7 +339,7 @@ export class HandshakeError extends QiactError {
 }
 
 /** Why the Gateway refused a client at the door. */
-export type AuthenticationReason = 'token' | 'certificate' | 'jid' | 'rate-limited' | 'timeout' | 'protocol';
+export type AuthenticationReason = 'token' | 'certificate' | 'jid' | 'rate-limited' | 'timeout' | 'protocol' | 'crashes';
 
 /**
  * The Gateway refused to let a client in: a wrong or missing token (`token`), a client

@@ -41,6 +41,8 @@ export interface WireError {
   readonly name: string;
   readonly message: string;
   readonly data?: unknown;
+  /** With SERVICE_ERROR: the service crashed on the call (rather than refused it). */
+  readonly crashed?: boolean;
 }
 
 const CHECKS: Record<FieldType, (v: unknown) => boolean> = {

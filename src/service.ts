@@ -218,7 +218,7 @@ export class ServiceBehaviour implements Behaviour {
         return this.#property(method, args[0]).value;
       case '@set':
         this.#property(method, args[0]).value = args[1];
-        return undefined;
+        return null; // not undefined: some CBOR libraries cannot read CBOR's undefined
       case '@subscribe': {
         const signal = this.#signal(method, args[0]);
         return signal.subscribe(args[1] as (v: unknown) => void, args[2] as (reason: string) => void);

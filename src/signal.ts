@@ -33,6 +33,11 @@ export class Signal<T = void> {
     for (const s of this.#subscribers) sink.dispatch(s.fn, value);
   }
 
+  /** How many subscribers it has now (for introspection). */
+  get subscriberCount(): number {
+    return this.#subscribers.length;
+  }
+
   subscribe(fn: (value: T) => void, end: (reason: string) => void): number {
     const id = nextSubscriptionId++;
     this.#subscribers = [...this.#subscribers, { id, fn, end }];

@@ -4,6 +4,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import {
   AuthenticationError,
   LimitExceededError,
+  ServiceError,
   UnreachableError,
   connect,
   gateway,
@@ -57,8 +58,8 @@ async function robot(t: { teardown(fn: () => unknown): void }, extra: Partial<Ga
 }
 
 /** A TLS connection that speaks raw frames, for what a well-behaved client never sends. */
-async function raw(port: number): Promise<{ socket: TLSSocket; received: unknown[]; closed: Promise<void> }> {
-  const socket = tlsConnect({ host: '127.0.0.1', port, ca: certs.ca });
+async function raw(port: number, localAddress?: string): Promise<{ socket: TLSSocket; received: unknown[]; closed: Promise<void> }> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, ca: certs.ca, ...(localAddress ? { localAddress } : {}) });
   await new Promise<void>((resolve, reject) => {
     socket.once('secureConnect', resolve);
     socket.once('error', reject);
@@ -120,11 +121,30 @@ test('refused at the door with a typed reason after a delay, and nothing of the 
   await t.throwsAsync(connect('tls://127.0.0.1:1', { token: 'tablet-token', ca: certs.ca }), { instanceOf: UnreachableError }, 'no gateway there');
 });
 
-test('repeated failures from one address are refused as rate-limited, even with the right token', async (t) => {
+test('failures are counted per address and claimed identity: a client that keeps failing is refused as rate-limited, another behind the same address still gets in', async (t) => {
   const { client } = await robot(t, { blockAfter: { failures: 3, windowMs: 60_000 } });
-  for (let i = 0; i < 3; i++) await t.throwsAsync(client({ token: `guess-${i}` }), { instanceOf: AuthenticationError });
-  const blocked = await t.throwsAsync(client(), { instanceOf: AuthenticationError });
+  for (let i = 0; i < 3; i++) t.is((await t.throwsAsync(client({ token: 'a stale token' }), { instanceOf: AuthenticationError }))?.reason, 'token');
+  const blocked = await t.throwsAsync(client({ token: 'a stale token' }), { instanceOf: AuthenticationError });
   t.is(blocked.reason, 'rate-limited');
+  const good = await client();
+  t.is(good.identity, 'tablet', 'the right token from the same address is let in');
+  await good.close();
+});
+
+test('connections from one address get a share of the listener: past it they are closed at once, another address still gets in', async (t) => {
+  // A handshake deadline that four TLS handshakes at once meet on a loaded machine.
+  const { port, client, warned } = await robot(t, { limits: { maxConnectionsPerAddress: 4, handshakeTimeout: 5000 } });
+  const held = await Promise.all(Array.from({ length: 4 }, () => client()));
+  t.teardown(() => Promise.all(held.map((h) => h.close())));
+  const refused = await raw(port).catch((error: Error) => error);
+  if (!(refused instanceof Error)) await within(refused.closed, 'a connection past the share to be closed');
+  await within(warned(/refusing connections from 127\.0\.0\.1: 4 open \(limit 4 per address\)/), 'the refusal to be logged');
+  // Another address (loopback has them all) is not held back by the first one's share.
+  const other = await raw(port, '127.0.0.2');
+  const welcome = new Promise((resolve) => other.socket.on('data', () => other.received.length > 0 && resolve(other.received[0])));
+  other.socket.write(encodeFrame(codec.encode({ kind: 'auth', version: 1, token: 'tablet-token' })));
+  t.like(await within(welcome, 'the other address to be let in'), { kind: 'welcome', identity: 'tablet' });
+  other.socket.destroy();
 });
 
 test('a bad first message, an unknown kind after auth and an oversized frame close that connection only', async (t) => {
@@ -196,4 +216,97 @@ test('a client that stops reading is cut off at the write-buffer bound; the gate
   await within(slow.closed, 'its connection to close');
   t.is(await camera.burst(1, 16), 1, 'the good client goes on');
   t.is(await (await good.service<Battery>('battery')).drain(1), 99);
+});
+
+/** A raw TLS client that authenticated as the tablet: for bursts a well-behaved client never sends. */
+async function authed(port: number): Promise<{ socket: TLSSocket; received: Record<string, unknown>[]; until(n: number, what: string): Promise<void>; closed: Promise<void> }> {
+  const r = await raw(port);
+  const waiting: { n: number; done: () => void }[] = [];
+  r.socket.on('data', () => {
+    for (const w of waiting.splice(0)) (r.received.length >= w.n ? w.done : () => waiting.push(w))();
+  });
+  const until = (n: number, what: string): Promise<void> =>
+    r.received.length >= n ? Promise.resolve() : within(new Promise<void>((done) => waiting.push({ n, done })), what, 10_000);
+  r.socket.write(encodeFrame(codec.encode({ kind: 'auth', version: 1, token: 'tablet-token' })));
+  await until(1, 'welcome');
+  r.received.shift();
+  return { ...r, received: r.received as Record<string, unknown>[], until };
+}
+
+const burst = (messages: unknown[]): Buffer => Buffer.concat(messages.map((m) => encodeFrame(codec.encode(m))));
+
+test('only plain data crosses the door, and only a service own methods answer as methods: exotic CBOR and odd names are refused with typed errors, nothing restarts', async (t) => {
+  const { node, port } = await robot(t);
+  const before = (await node.services()).find((s) => s.name === 'battery')!.address;
+  const c = await authed(port);
+  // CBOR tag 27 (a RegExp once decoded), a Set (tag 258), a Date (tag 1): each named where it is.
+  const regexp = Buffer.concat([Buffer.from([0xd8, 0x1b, 0x83, 0x66]), Buffer.from('RegExp'), Buffer.from([0x63]), Buffer.from('a+b'), Buffer.from([0x60])]); // 27(["RegExp", "a+b", ""])
+  const call = (id: number, method: string, args: unknown[]): Buffer => encodeFrame(codec.encode({ kind: 'call', id, to: 'battery', from: '', method, args, timeout: 2000 }));
+  const withTag = (id: number, tagged: Buffer): Buffer => {
+    const plainCall = codec.encode({ kind: 'call', id, to: 'battery', from: '', method: 'drain', args: ['§'], timeout: 2000 });
+    const marker = plainCall.indexOf(Buffer.from([0x62, 0xc2, 0xa7])); // the string "§" as CBOR
+    const payload = Buffer.concat([plainCall.subarray(0, marker), tagged, plainCall.subarray(marker + 3)]);
+    return encodeFrame(payload);
+  };
+  c.socket.write(Buffer.concat([
+    withTag(1, regexp),
+    withTag(2, Buffer.from([0xd9, 0x01, 0x02, 0x81, 0x01])), // 258([1]): a Set
+    withTag(3, Buffer.from([0xc1, 0x1a, 0x65, 0x00, 0x00, 0x00])), // 1(…): a Date
+    call(4, 'then', []),
+    call(5, 'level', []),
+    call(6, 'low', []),
+    call(7, 'toString', []),
+    call(8, '@set', ['nope', 1]),
+  ]));
+  await c.until(8, 'eight answers');
+  const byId = new Map(c.received.map((m) => [m.id, m.error as { code: string; data: Record<string, unknown>; message: string }]));
+  for (const id of [1, 2, 3]) {
+    t.is(byId.get(id)?.code, 'BAD_ARGUMENTS', `call ${id}`);
+    t.is(byId.get(id)?.data.parameter, 'args[0]', `call ${id} names the argument`);
+  }
+  t.regex(byId.get(1)!.message, /args\[0\] is a RegExp/);
+  for (const id of [4, 5, 6, 7, 8]) t.is(byId.get(id)?.code, 'NO_SUCH_METHOD', `call ${id}`);
+  t.is((await node.services()).find((s) => s.name === 'battery')!.address, before, 'battery was never restarted');
+  c.socket.destroy();
+});
+
+test('limits hold under pipelining: a thousand subscribes in one write get the limit and no more, a re-used sub id is refused, and a closed session leaves no subscription behind', async (t) => {
+  const { port, node } = await robot(t, { limits: { maxSubscriptions: 100, messagesPerSecond: 100_000 } });
+  const c = await authed(port);
+  c.socket.write(burst(Array.from({ length: 1000 }, (_, i) => ({ kind: 'subscribe', id: i + 1, to: 'battery', from: '', member: 'level', sub: i + 1 }))));
+  await c.until(1000, 'an answer to every subscribe');
+  t.is(c.received.filter((m) => m.kind === 'reply').length, 100);
+  t.is(c.received.filter((m) => (m.error as { code?: string } | undefined)?.code === 'LIMIT_EXCEEDED').length, 900);
+  const d = await authed(port);
+  d.socket.write(burst(Array.from({ length: 50 }, (_, i) => ({ kind: 'subscribe', id: i + 1, to: 'battery', from: '', member: 'low', sub: 7 }))));
+  await d.until(50, 'an answer to every subscribe of sub 7');
+  t.is(d.received.filter((m) => m.kind === 'reply').length, 1, 'one subscription for sub 7');
+  t.is(d.received.filter((m) => (m.error as { code?: string } | undefined)?.code === 'BAD_MESSAGE').length, 49);
+  // The service holds exactly what the sessions hold, and nothing once they are gone.
+  const battery = await node.service<Battery>('battery');
+  const count = (): Promise<number> => battery.subscribers();
+  t.is(await count(), 101);
+  c.socket.destroy();
+  d.socket.destroy();
+  await within(Promise.all([c.closed, d.closed]), 'the sessions to close');
+  await within((async () => { while ((await count()) !== 0) await new Promise((r) => setImmediate(r)); })(), 'every subscription to be turned off in the service');
+  t.pass();
+});
+
+test('an identity whose calls keep crashing a service is cut off before the supervisor would escalate; other clients and services go on', async (t) => {
+  const { node, client } = await robot(t, { permissions: { tablet: { allow: ['battery.*', 'camera.*'] }, phone: { allow: ['battery.*'] } }, tokens: { tablet: hashToken('tablet-token'), phone: hashToken('phone-token') } });
+  const camera = (await node.services()).find((s) => s.name === 'camera')!.address;
+  const tablet = await client();
+  const phone = await client({ token: 'phone-token' });
+  const battery = await tablet.service<Battery>('battery');
+  const nasty = { toString: 1, valueOf: 1 } as never;
+  for (let i = 0; i < 2; i++) t.true((await t.throwsAsync(battery.drain(nasty), { instanceOf: ServiceError }))!.crashed);
+  const cut = await t.throwsAsync(battery.drain(nasty));
+  t.true(cut instanceof ServiceError || cut instanceof AuthenticationError, String(cut));
+  const again = await t.throwsAsync(client(), { instanceOf: AuthenticationError });
+  t.is(again.reason, 'crashes');
+  t.is(await (await phone.service<Battery>('battery')).drain(1), 99, 'another identity goes on');
+  t.is((await node.services()).find((s) => s.name === 'camera')!.address, camera, 'other services never restarted');
+  await phone.close();
+  await tablet.close();
 });

@@ -27,7 +27,7 @@ test('a directory that cannot be reached fails the start with a typed error nami
     instanceOf: UnreachableError,
     message: new RegExp(`127\\.0\\.0\\.1:${closed}.*ECONNREFUSED`),
   });
-  await t.throwsAsync(start({ machineId: 'x', directory: 'carrier-pigeon:42' }), { instanceOf: InvalidArgumentError, message: /must be unix:\/path or tcp:host:port/ });
+  await t.throwsAsync(start({ machineId: 'x', directory: 'carrier-pigeon:42' }), { instanceOf: InvalidArgumentError, message: /must be unix:\/path, tcp:host:port or tls:host:port/ });
 });
 
 test('placing a service in a worker or process needs the module that exports it', async (t) => {

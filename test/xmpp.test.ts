@@ -21,7 +21,7 @@ import { createCodec } from '../src/codec/cbor.js';
 import { cliEnv, qiact, running } from './_support/cli.js';
 import { startProsody, type Prosody } from './_support/prosody.js';
 import { Collector, deferred, within } from './_support/wait.js';
-import { Arm, Battery, openGate } from './fixtures/robot.js';
+import { Arm, Battery, Camera, openGate } from './fixtures/robot.js';
 
 const codec = createCodec();
 const NS = 'urn:qiact:1';
@@ -36,6 +36,7 @@ async function robotOn(t: { teardown(fn: () => unknown): void }, server: Prosody
   t.teardown(() => node.stop());
   await node.spawn(Battery, { name: 'battery' });
   await node.spawn(Arm, { name: 'arm' });
+  await node.spawn(Camera, { name: 'camera' }); // alice may not use it
   const options: XmppLinkOptions = {
     service: server.service,
     domain: server.domain,
@@ -72,7 +73,7 @@ test.serial('over a real XMPP server: the robot announces its presence and servi
   // Its presence, as a client that follows it sees it: online, with its services.
   const [robot] = await robots(alice);
   t.like(robot, { jid: 'robot1@localhost', name: 'Robot One', machineId: 'xmpp-robot', online: true });
-  t.true(robot!.services.includes('battery') && robot!.services.includes('arm'));
+  t.deepEqual([...robot!.services].sort(), ['arm', 'battery'], 'only what alice may use: not the camera, not the link itself');
 
   const refused = await t.throwsAsync(connect('xmpp:robot1@localhost', { jid: 'mallory@localhost', password: 'mallory-pw', service: server.service, onWarning: () => {} }), {
     instanceOf: AuthenticationError,
@@ -184,6 +185,11 @@ test.serial('bad input over XMPP: unknown JIDs, malformed and oversized payloads
   await raw.until(() => flood().length === 120, 'an answer to every call of the flood');
   const fails = raw.received.filter((m) => (m as { kind: string }).kind === 'fail' && (m as { id: number }).id <= 120) as { error: { code: string; data: { limit: string } } }[];
   t.true(fails.length > 0 && fails.every((f) => f.error.code === 'LIMIT_EXCEEDED' && f.error.data.limit === 'messages per second'));
+
+  // A malformed message after welcome: the client is told which field, then its session ends.
+  await raw.message({ kind: 'call', id: 5000, to: 'battery', from: '', method: 'drain', args: 'not an array', timeout: 1000 });
+  await raw.until(() => raw.received.some((m) => (m as { kind: string }).kind === 'denied'), 'the refusal of a malformed call');
+  t.like(raw.received.find((m) => (m as { kind: string }).kind === 'denied'), { kind: 'denied', reason: 'protocol', message: "bad 'call' message: args must be an array" });
 
   t.is(await battery.drain(1), 99, 'the robot and its other clients go on');
 });

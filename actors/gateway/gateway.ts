@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
 import { DIRECTORY_NAME } from '../directory/directory.js';
 import { AuthenticationError, InvalidArgumentError } from '../../src/errors.js';
@@ -8,7 +9,7 @@ import { FailureLimiter } from './failures.js';
 import { Permissions, type PermissionTable } from './permissions.js';
 import { doorHost } from './service-proxy.js';
 import { DEFAULT_LIMITS, GatewaySession, type GatewayLimits, type SessionHost } from './session.js';
-import { TokenBook } from './tokens.js';
+import { hashToken, TokenBook } from './tokens.js';
 
 /** The Gateway's default TLS port. */
 export const DEFAULT_GATEWAY_PORT = 9443;
@@ -87,10 +88,25 @@ export class GatewayService extends Service {
       handshakeTimeout: this.#limits.handshakeTimeout,
     });
     server.maxConnections = this.#limits.maxConnections;
+    // A share per address, counted from the TCP connection (before TLS costs us anything).
+    const perAddress = new Map<string, number>();
+    server.on('connection', (socket: Socket) => {
+      const address = socket.remoteAddress ?? '?';
+      const open = perAddress.get(address) ?? 0;
+      if (open >= this.#limits.maxConnectionsPerAddress) {
+        if (open === this.#limits.maxConnectionsPerAddress) this.context.warn(`refusing connections from ${address}: ${open} open (limit ${this.#limits.maxConnectionsPerAddress} per address)`);
+        perAddress.set(address, open + 1);
+        socket.once('close', () => this.#release(perAddress, address));
+        socket.destroy();
+        return;
+      }
+      perAddress.set(address, open + 1);
+      socket.once('close', () => this.#release(perAddress, address));
+    });
     server.on('secureConnection', (socket: TLSSocket) => {
       const address = socket.remoteAddress ?? '?';
       const link = new SocketLink(socket, `client ${address}`, { maxFrame: this.#limits.maxFrame, maxWriteBuffer: this.#limits.maxWriteBuffer });
-      this.#sessions.add(new GatewaySession(this.#host, link, address, (token) => this.#identify(socket, token), this.#limiter.blocked(address)));
+      this.#sessions.add(new GatewaySession(this.#host, link, address, (token) => this.#identify(socket, token), (token) => `${address} ${this.#claim(socket, token)}`));
     });
     // Plain TCP on the TLS port, a bad certificate, a silent client: that connection only.
     server.on('tlsClientError', (error, socket) => {
@@ -114,6 +130,12 @@ export class GatewayService extends Service {
     });
   }
 
+  #release(perAddress: Map<string, number>, address: string): void {
+    const left = (perAddress.get(address) ?? 1) - 1;
+    if (left > 0) perAddress.set(address, left);
+    else perAddress.delete(address);
+  }
+
   /** Where clients connect, as bound (`tls://host:port`). */
   endpoint(): string {
     return this.#endpoint;
@@ -122,6 +144,13 @@ export class GatewayService extends Service {
   /** Clients connected now, and who they are. */
   clients(): { address: string; identity: string | null }[] {
     return [...this.#sessions].map((s) => ({ address: s.address, identity: s.identity }));
+  }
+
+  /** Who a client claims to be, for the lockout: its certificate's fingerprint, or a hash of its token. */
+  #claim(socket: TLSSocket, token: unknown): string {
+    const cert = socket.getPeerCertificate?.();
+    if (cert !== undefined && Object.keys(cert).length > 0) return `certificate ${cert.fingerprint256}`;
+    return typeof token === 'string' ? `token ${hashToken(token).slice(-16)}` : 'no credential';
   }
 
   #identify(socket: TLSSocket, token: unknown): string | AuthenticationError {

@@ -7,7 +7,7 @@ const ADDRESS = /[A-Za-z0-9._:-]{1,128}\/\d+\/\d+(?:\/\d+)?/g;
 const ENDPOINT = /\b(?:unix|tcp|port|tls):\S+/g;
 
 /** Fields of runtime errors that say what a client needs to act, and nothing of the inside. */
-const KEPT = ['available', 'timeoutMs', 'limit', 'value', 'capacity', 'identity', 'reason', 'expected', 'got'];
+const KEPT = ['available', 'timeoutMs', 'limit', 'value', 'capacity', 'identity', 'reason', 'expected', 'got', 'parameter'];
 
 function scrub(text: string): string {
   return text.replace(ENDPOINT, '<internal>').replace(ADDRESS, '<internal>');

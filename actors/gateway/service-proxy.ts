@@ -2,7 +2,7 @@ import { DIRECTORY_NAME, type ServiceDirectory } from '../directory/directory.js
 import type { Remote } from '../../src/remote.js';
 import type { ServiceContext } from '../../src/service.js';
 import { systemClock } from '../../src/clock.js';
-import type { FailureLimiter } from './failures.js';
+import { FailureLimiter } from './failures.js';
 import type { Permissions } from './permissions.js';
 import type { GatewayLimits, GatewaySession, SessionHost } from './session.js';
 
@@ -40,11 +40,19 @@ export function doorHost(
   door: { limits: GatewayLimits; permissions: Permissions; limiter: FailureLimiter; closed(session: GatewaySession): void },
 ): SessionHost {
   const proxy = new ServiceProxy(context, door.permissions);
+  // Crashes caused per outside identity, in a minute's sliding window.
+  const crashes = new FailureLimiter(systemClock, door.limits.maxCrashesPerMinute, 60_000);
   return {
     clock: systemClock,
     limits: door.limits,
     permissions: door.permissions,
-    failed: (address) => door.limiter.fail(address),
+    failed: (key) => door.limiter.fail(key),
+    blocked: (key) => door.limiter.blocked(key),
+    crashed: (identity) => {
+      crashes.fail(identity);
+      return crashes.blocked(identity);
+    },
+    crashing: (identity) => crashes.blocked(identity),
     handle: (name) => proxy.handle(name),
     visible: (identity) => proxy.visible(identity),
     closed: (session) => door.closed(session),

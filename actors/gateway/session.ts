@@ -1,10 +1,11 @@
 import type { ServiceDescription } from '../../src/behaviour.js';
 import type { Clock } from '../../src/clock.js';
-import { AuthenticationError, BadMessageError, LimitExceededError, NoSuchMethodError, type AuthenticationReason } from '../../src/errors.js';
+import { AuthenticationError, BadArgumentsError, BadMessageError, LimitExceededError, NoSuchMethodError, ServiceError, type AuthenticationReason } from '../../src/errors.js';
 import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage, type GatewayMessageOf } from '../../src/messages.js';
 import { describeOf, type Remote, type RemoteMethod, type RemoteSignal, type Subscription } from '../../src/remote.js';
 import type { Link } from '../../src/transport/link.js';
 import type { Permissions } from './permissions.js';
+import { notPlain } from './plain-data.js';
 import { publicError } from './public-error.js';
 
 /** The Gateway's limits, per connection unless said otherwise. */
@@ -17,6 +18,8 @@ export interface GatewayLimits {
   readonly maxWriteBuffer: number;
   /** Connections open at once, all clients together. */
   readonly maxConnections: number;
+  /** Connections open at once from one address (clients behind one NAT share it). */
+  readonly maxConnectionsPerAddress: number;
   /** Messages a client may send per second (a burst of as many is allowed). */
   readonly messagesPerSecond: number;
   /** Calls a client may have waiting for an answer. */
@@ -27,6 +30,12 @@ export interface GatewayLimits {
   readonly maxCallTimeout: number;
   /** How long a refused client waits for its `denied` (slows down guessing), in ms. */
   readonly failureDelay: number;
+  /**
+   * Crashes of services that one identity's calls may cause in a minute. Past it, the identity's
+   * session ends (`denied`, reason `crashes`) and it is refused for the rest of that minute: well
+   * before a supervisor's restart intensity (10 in 10 s for spawned services) would escalate.
+   */
+  readonly maxCrashesPerMinute: number;
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
@@ -34,11 +43,13 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   maxFrame: 1024 * 1024,
   maxWriteBuffer: 4 * 1024 * 1024,
   maxConnections: 256,
+  maxConnectionsPerAddress: 32,
   messagesPerSecond: 2000,
   maxInFlight: 100,
   maxSubscriptions: 100,
   maxCallTimeout: 60_000,
   failureDelay: 250,
+  maxCrashesPerMinute: 3,
 };
 
 /** What a session needs from its gateway. */
@@ -46,8 +57,17 @@ export interface SessionHost {
   readonly clock: Clock;
   readonly limits: GatewayLimits;
   readonly permissions: Permissions;
-  /** A refused authentication from `address` (for the rate limit). */
-  failed(address: string): void;
+  /**
+   * A refused authentication, counted per lockout key (the client's address and the identity it
+   * claimed): one bad client behind a NAT does not lock out the others.
+   */
+  failed(key: string): void;
+  /** Too many refusals for this key lately: refused whatever it sends. */
+  blocked(key: string): boolean;
+  /** A call of `identity` crashed a service; true once it has crashed too many (it must go). */
+  crashed(identity: string): boolean;
+  /** Whether `identity` crashed too many services lately to be let in now. */
+  crashing(identity: string): boolean;
   /** A handle on an internal service, made by the gateway actor. */
   handle(name: string): Promise<Remote<unknown>>;
   /** The services `identity` may see. */
@@ -94,7 +114,11 @@ export class GatewaySession {
   /** Ids of the calls being answered: a replayed id is refused, not run twice. */
   readonly #inFlight = new Set<number>();
   readonly #bucket: Bucket;
-  readonly #subscriptions = new Map<number, Subscription>();
+  /**
+   * Subscriptions by the client's `sub` id: reserved (null) the moment the message is read, so
+   * that limits and duplicate checks hold however many subscribe messages come in one write.
+   */
+  readonly #subscriptions = new Map<number, Subscription | null>();
 
   constructor(
     private readonly host: SessionHost,
@@ -103,19 +127,18 @@ export class GatewaySession {
     readonly address: string,
     /** Who the client is, from what its connection proves (a certificate, a JID) and its `auth` token. */
     private readonly identify: (token: unknown) => string | AuthenticationError,
-    /** Too many failed authentications from this address lately: refused whatever it sends. */
-    blocked = false,
+    /** The lockout key of an `auth`: where it comes from and who it claims to be (never the token itself). */
+    private readonly lockoutKey: (token: unknown) => string,
   ) {
     const { limits } = host;
     this.#bucket = new Bucket(limits.messagesPerSecond, host.clock);
-    this.#timer = host.clock.setTimer(() => this.#deny('timeout', `no authentication within ${limits.handshakeTimeout} ms`, false), limits.handshakeTimeout);
+    this.#timer = host.clock.setTimer(() => this.#deny('timeout', `no authentication within ${limits.handshakeTimeout} ms`), limits.handshakeTimeout);
     this.link.onMessage = (m) => this.#receive(m);
-    if (blocked) this.#deny('rate-limited', `too many failed authentications from ${address}; try again later`, false);
     void this.link.closed.then((reason) => {
       host.clock.clearTimer(this.#timer);
       if (reason !== undefined && this.#state !== 'closing') host.warn(`client ${address}${this.identity ? ` (${this.identity})` : ''} dropped: ${reason.message}`);
       this.#state = 'closing';
-      for (const sub of this.#subscriptions.values()) sub.off();
+      for (const sub of this.#subscriptions.values()) sub?.off();
       this.#subscriptions.clear();
       host.closed(this);
     });
@@ -130,12 +153,15 @@ export class GatewaySession {
     this.link.send(message);
   }
 
-  /** Refuses the client: after the failure delay, one `denied` with the reason, then the end. */
-  #deny(reason: AuthenticationReason, detail: string, counts = true): void {
+  /**
+   * Refuses the client: after the failure delay, one `denied` with the reason, then the end. A
+   * refusal of what the client claimed counts against its lockout key (`countAs`).
+   */
+  #deny(reason: AuthenticationReason, detail: string, countAs?: string): void {
     if (this.#state === 'closing') return;
     this.#state = 'closing';
     this.host.clock.clearTimer(this.#timer);
-    if (counts) this.host.failed(this.address);
+    if (countAs !== undefined) this.host.failed(countAs);
     this.host.warn(`refused client ${this.address}: ${reason} (${detail})`);
     this.host.clock.setTimer(() => {
       this.#send({ kind: 'denied', reason, message: detail });
@@ -149,9 +175,13 @@ export class GatewaySession {
     try {
       m = parseGatewayMessage(raw);
     } catch (error) {
-      if (this.#state === 'authenticating') return this.#deny('protocol', (error as Error).message, false);
+      if (this.#state === 'authenticating') return this.#deny('protocol', (error as Error).message);
+      // The client hears why (over XMPP there is no connection whose end it would notice), then
+      // the session ends: a client that sends malformed messages cannot be trusted with its ids.
       this.host.warn(`closing client ${this.address} (${this.identity}): ${(error as Error).message}`);
-      this.link.close(error as Error);
+      this.#send({ kind: 'denied', reason: 'protocol', message: (error as Error).message });
+      this.#state = 'closing';
+      this.link.close(); // a clean close: the denied goes out first
       return;
     }
     if (this.#state === 'authenticating') return this.#authenticate(m);
@@ -163,6 +193,7 @@ export class GatewaySession {
       case 'subscribe':
         return void this.#subscribe(m);
       case 'unsubscribe':
+        // One still being made is turned off once it is (it is no longer reserved).
         this.#subscriptions.get(m.sub)?.off();
         this.#subscriptions.delete(m.sub);
         return;
@@ -173,10 +204,13 @@ export class GatewaySession {
   }
 
   #authenticate(m: GatewayMessage): void {
-    if (m.kind !== 'auth') return this.#deny('protocol', `the first message must be 'auth', not '${m.kind}'`, false);
-    if (m.version !== GATEWAY_PROTOCOL_VERSION) return this.#deny('protocol', `protocol version ${m.version}; this gateway speaks ${GATEWAY_PROTOCOL_VERSION}`, false);
+    if (m.kind !== 'auth') return this.#deny('protocol', `the first message must be 'auth', not '${m.kind}'`);
+    if (m.version !== GATEWAY_PROTOCOL_VERSION) return this.#deny('protocol', `protocol version ${m.version}; this gateway speaks ${GATEWAY_PROTOCOL_VERSION}`);
+    const key = this.lockoutKey(m.token);
+    if (this.host.blocked(key)) return this.#deny('rate-limited', `too many failed authentications from ${this.address} as this identity; try again later`);
     const identity = this.identify(m.token);
-    if (identity instanceof AuthenticationError) return this.#deny(identity.reason, identity.detail);
+    if (identity instanceof AuthenticationError) return this.#deny(identity.reason, identity.detail, key);
+    if (this.host.crashing(identity)) return this.#deny('crashes', `${identity}'s calls crashed services ${this.host.limits.maxCrashesPerMinute} times within a minute; try again later`);
     this.host.clock.clearTimer(this.#timer);
     this.identity = identity;
     this.#state = 'open';
@@ -208,9 +242,18 @@ export class GatewaySession {
       if (this.#state === 'open') this.#send({ kind: 'reply', id, value });
     } catch (error) {
       if (this.#state === 'open') this.#send({ kind: 'fail', id, error: publicError(error, service, method) as never });
+      if (error instanceof ServiceError && error.crashed) this.#crashedBy(service, method);
     } finally {
       this.#inFlight.delete(id);
     }
+  }
+
+  /** This client's call crashed the service: counted; past the bound the session ends. */
+  #crashedBy(service: string, method: string): void {
+    const identity = this.identity!;
+    this.host.warn(`${service}.${method} crashed on a call from client ${this.address} (${identity})`);
+    if (!this.host.crashed(identity) || this.#state !== 'open') return;
+    this.#deny('crashes', `${identity}'s calls crashed services ${this.host.limits.maxCrashesPerMinute} times within a minute`);
   }
 
   #gatewayRequest(method: string): Promise<unknown> {
@@ -232,9 +275,16 @@ export class GatewaySession {
     } else if (method.startsWith('@')) {
       throw new NoSuchMethodError({ service, method }, []);
     } else permissions.check(identity, service, method, 'call');
+    checkPlain(args, service, method);
     const handle = await this.host.handle(service);
-    const fn = (handle as unknown as Record<string, RemoteMethod<unknown[], unknown>>)[method]!;
-    return fn.with({ timeout: Math.min(Math.max(timeout, 1), this.host.limits.maxCallTimeout) })(...args);
+    if (method === '@get' || method === '@set') {
+      const property = args[0] as string;
+      const known = describeOf(handle).properties;
+      if (!known.includes(property)) throw new NoSuchMethodError({ service, method: `${method} ${property}` }, [...known]);
+      const remote = (handle as unknown as Record<string, { get(): Promise<unknown>; set(v: unknown): Promise<void> }>)[property]!;
+      return method === '@get' ? remote.get() : remote.set(args[1]).then(() => null);
+    }
+    return methodOf(handle, service, method).with({ timeout: Math.min(Math.max(timeout, 1), this.host.limits.maxCallTimeout) })(...args);
   }
 
   /** What the service offers, cut down to what this client may use. */
@@ -253,8 +303,8 @@ export class GatewaySession {
     try {
       if (m.method.startsWith('@')) throw new NoSuchMethodError({ service: m.to, method: m.method }, []);
       this.host.permissions.check(this.identity!, m.to, m.method, 'call');
-      const handle = (await this.host.handle(m.to)) as unknown as Record<string, RemoteMethod<unknown[], unknown>>;
-      handle[m.method]!.post(...m.args);
+      checkPlain(m.args, m.to, m.method);
+      methodOf(await this.host.handle(m.to), m.to, m.method).post(...m.args);
     } catch (error) {
       this.host.warn(`post ${m.to}.${m.method} from ${this.identity} dropped: ${(error as Error).message}`);
     }
@@ -263,24 +313,52 @@ export class GatewaySession {
   async #subscribe(m: GatewayMessageOf<'subscribe'>): Promise<void> {
     const { id, to: service, member, sub } = m;
     if (!this.#admit(id, service, member)) return;
+    const refuse = (error: unknown): void => this.#send({ kind: 'fail', id, error: publicError(error, service, `watch ${member}`) as never });
+    // Checked and reserved before the first await: a burst in one write cannot slip past them.
     try {
       this.host.permissions.check(this.identity!, service, member, 'watch');
-      if (this.#subscriptions.size >= this.host.limits.maxSubscriptions) throw new LimitExceededError('subscriptions', this.host.limits.maxSubscriptions);
       if (this.#subscriptions.has(sub)) throw new BadMessageError('subscribe', 'sub', `${sub} is already in use on this connection`);
+      if (this.#subscriptions.size >= this.host.limits.maxSubscriptions) throw new LimitExceededError('subscriptions', this.host.limits.maxSubscriptions);
+    } catch (error) {
+      return refuse(error);
+    }
+    this.#subscriptions.set(sub, null);
+    const reserved = (): boolean => this.#state === 'open' && this.#subscriptions.has(sub) && this.#subscriptions.get(sub) === null;
+    try {
       const handle = await this.host.handle(service);
       const { signals, properties } = describeOf(handle);
       if (!signals.includes(member) && !properties.includes(member)) throw new NoSuchMethodError({ service, method: member }, [...signals, ...properties]);
       const subscription = await (handle as unknown as Record<string, RemoteSignal<unknown>>)[member]!.connect((value) => {
-        if (this.#subscriptions.has(sub)) this.#send({ kind: 'signal', sub, value });
+        if (this.#subscriptions.get(sub) === subscription) this.#send({ kind: 'signal', sub, value });
       });
-      if (this.#state !== 'open') return subscription.off();
+      // Unsubscribed, or the session ended, while it was being made: undo it in the service's node.
+      if (!reserved()) return subscription.off();
       this.#subscriptions.set(sub, subscription);
       void subscription.ended.then((reason) => {
-        if (this.#subscriptions.delete(sub) && reason !== 'unsubscribed') this.#send({ kind: 'ended', sub, reason: 'service stopped' });
+        if (this.#subscriptions.get(sub) === subscription) {
+          this.#subscriptions.delete(sub);
+          if (reason !== 'unsubscribed') this.#send({ kind: 'ended', sub, reason: 'service stopped' });
+        }
       });
       this.#send({ kind: 'reply', id, value: sub });
     } catch (error) {
-      this.#send({ kind: 'fail', id, error: publicError(error, service, `watch ${member}`) as never });
+      if (reserved()) this.#subscriptions.delete(sub);
+      refuse(error);
     }
+  }
+}
+
+/** The method `method` of a handle: one of the service's own methods, never a signal, a property or anything inherited. */
+function methodOf(handle: Remote<unknown>, service: string, method: string): RemoteMethod<unknown[], unknown> {
+  const { methods } = describeOf(handle);
+  if (!methods.some((m) => m.name === method)) throw new NoSuchMethodError({ service, method }, methods.map((m) => m.name));
+  return (handle as unknown as Record<string, RemoteMethod<unknown[], unknown>>)[method]!;
+}
+
+/** Only plain data crosses the door (plain-data.ts): anything else is refused, naming where it is. */
+function checkPlain(args: unknown[], service: string, method: string): void {
+  const wrong = notPlain(args);
+  if (wrong !== null) {
+    throw new BadArgumentsError({ service, method }, 'plain data', args.length, { parameter: `args${wrong.path}`, problem: `${wrong.problem}: only plain data crosses the door (null, booleans, numbers, strings, bytes, arrays, maps)` });
   }
 }

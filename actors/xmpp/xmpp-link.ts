@@ -34,6 +34,9 @@ export interface XmppLinkOptions {
 
 const bare = (jid: string): string => jid.split('/')[0]!;
 
+/** The most clients whose presence the link follows (each gets a directed presence on a change). */
+const MAX_FOLLOWERS = 1000;
+
 /** Bytes written to the XMPP connection's socket and not yet sent (a plain or a STARTTLS socket). */
 function unsent(xmpp: Client): number {
   const socket = xmpp.socket as { writableLength?: number; socket?: { writableLength?: number } } | null | undefined;
@@ -56,6 +59,8 @@ export class XmppLinkService extends Service {
   readonly #limits: GatewayLimits;
   readonly #permissions: Permissions;
   readonly #sessions = new Map<string, { link: StanzaLink; session: GatewaySession }>();
+  /** Full JIDs of known clients that said they are here: each gets its own directed presence. */
+  readonly #followers = new Set<string>();
   readonly #limiter: FailureLimiter;
   #host!: SessionHost;
   #xmpp: Client | null = null;
@@ -155,23 +160,32 @@ export class XmppLinkService extends Service {
     if (this.#xmpp?.status === 'online') await this.#announce();
   }
 
+  /**
+   * The robot's presence. Broadcast (no `to`), every subscriber sees it: the robot's card without
+   * its services. Directed to one client, the card lists the services that client's JID may use,
+   * and no other (none for a JID without permissions).
+   */
   #presence(to?: string): Element {
-    const self = this.context.self;
+    const name = this.#options.robotName ?? this.#options.username;
+    if (to === undefined) return xml('presence', {}, xml('status', {}, `${name}: online`), xml('robot', { xmlns: QIACT_NS, name, machine: this.context.self.machineId }));
+    const identity = bare(to);
+    const own = this.context.name;
+    const services = this.#services.filter((s) => s !== own && this.#permissions.mayUse(identity, s));
     return xml(
       'presence',
-      to === undefined ? {} : { to },
-      xml('status', {}, `${this.#options.robotName ?? this.#options.username}: ${this.#services.length} services`),
-      xml('robot', { xmlns: QIACT_NS, name: this.#options.robotName ?? this.#options.username, machine: self.machineId, services: this.#services.join(' ') }),
+      { to },
+      xml('status', {}, `${name}: ${services.length} services`),
+      xml('robot', { xmlns: QIACT_NS, name, machine: this.context.self.machineId, services: services.join(' ') }),
     );
   }
 
-  /** Presence to the server (for subscribers), and directed to the clients talking now. */
+  /** Presence to the server (for subscribers), then directed to each client following the robot. */
   async #announce(): Promise<void> {
     const xmpp = this.#xmpp;
     if (xmpp === null || xmpp.status !== 'online') return;
     try {
       await xmpp.send(this.#presence());
-      for (const jid of this.#sessions.keys()) await xmpp.send(this.#presence(jid));
+      for (const jid of new Set([...this.#followers, ...this.#sessions.keys()])) await xmpp.send(this.#presence(jid));
     } catch (error) {
       this.context.warn('XMPP: presence not sent', error);
     }
@@ -211,11 +225,16 @@ export class XmppLinkService extends Service {
       return;
     }
     if (type === 'unavailable') {
+      this.#followers.delete(from);
       this.#sessions.get(from)?.link.close();
       return;
     }
-    // A client says it is here: tell it about the robot (to JIDs it knows only).
-    if (type === undefined && known && from !== this.jid()) void xmpp.send(this.#presence(from));
+    // A client says it is here: tell it about the robot (to JIDs it knows only), now and as its
+    // services come and go.
+    if (type === undefined && known && from !== this.jid()) {
+      if (this.#followers.size < MAX_FOLLOWERS) this.#followers.add(from);
+      void xmpp.send(this.#presence(from));
+    }
   }
 
   #onPayload(from: string, text: string): void {
@@ -239,7 +258,8 @@ export class XmppLinkService extends Service {
         link,
         from,
         () => (this.#permissions.knows(identity) ? identity : new AuthenticationError('jid', `${identity} has no permissions here`)),
-        this.#limiter.blocked(identity),
+        // The XMPP server proved the JID: the lockout is per JID, whatever resource it uses.
+        () => identity,
       );
       entry = { link, session };
       this.#sessions.set(from, entry);

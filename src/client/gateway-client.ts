@@ -79,6 +79,8 @@ class GatewayClient implements Session {
   readonly #options: ConnectOptions;
   readonly #timeout: number;
   #link: Link | null = null;
+  /** Why the robot ended the session, if it said so (`denied` after `welcome`). */
+  #deniedWith: AuthenticationError | null = null;
   #closed = false;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
@@ -171,6 +173,11 @@ class GatewayClient implements Session {
         watch?.end(m.reason);
         return;
       }
+      case 'denied':
+        // The robot ends this session (its calls crashed services too often): what is in flight
+        // fails with why, and the reconnection is refused the same way until it lets us in again.
+        this.#deniedWith = new AuthenticationError(m.reason as AuthenticationReason, m.message);
+        return;
       default:
         this.#warn(`the gateway ${this.#url} sent '${m.kind}' unasked`);
     }
@@ -180,14 +187,15 @@ class GatewayClient implements Session {
   #lost(link: Link, reason: Error | undefined): void {
     if (this.#link !== link) return;
     this.#link = null;
-    const error = new UnreachableError(this.#url, reason ? reason.message : 'the gateway closed the connection');
+    const error = this.#deniedWith ?? new UnreachableError(this.#url, reason ? reason.message : 'the gateway closed the connection');
+    this.#deniedWith = null;
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
       p.reject(error);
     }
     this.#pending.clear();
     if (this.#closed) return;
-    this.#warn(`lost the robot at ${this.#url} (${error.reason}); reconnecting`);
+    this.#warn(`lost the robot at ${this.#url} (${error instanceof AuthenticationError ? error.message : error.reason}); reconnecting`);
     void this.#reconnect();
   }
 

@@ -1,13 +1,17 @@
 import { xml } from './xmpp-library.js';
 import type { Element } from '@xmpp/xml';
-import { robotPresence, xmppLogin, type RobotPresence, type XmppDialOptions } from './xmpp-dialer.js';
+import { listsServices, robotPresence, xmppLogin, type RobotPresence, type XmppDialOptions } from './xmpp-dialer.js';
 
 /**
  * The robots this XMPP account follows (its roster), each with its presence: online with its
- * name, machine id and services, or offline. Waits up to `waitMs` for presences to come in.
+ * name, machine id and the services this account may use, or offline. A robot's broadcast
+ * presence says only that it is online; each robot is asked with a directed presence, and its
+ * answer lists the services. Waits up to `waitMs` for the answers to come in.
  */
 export async function robots(options: XmppDialOptions & { readonly waitMs?: number }): Promise<RobotPresence[]> {
   const seen = new Map<string, RobotPresence>();
+  /** Robots whose answer is in: a presence that lists services, or one that says offline. */
+  const answered = new Set<string>();
   let expected = new Set<string>();
   let done: () => void = () => {};
   const all = new Promise<void>((resolve) => (done = resolve));
@@ -15,8 +19,12 @@ export async function robots(options: XmppDialOptions & { readonly waitMs?: numb
     if (!stanza.is('presence')) return;
     const presence = robotPresence(stanza);
     if (presence === undefined) return;
-    seen.set(presence.jid, presence);
-    if ([...expected].every((jid) => seen.has(jid))) done();
+    const listed = listsServices(stanza);
+    const before = seen.get(presence.jid);
+    // A broadcast after the answer keeps the services the answer listed.
+    seen.set(presence.jid, !listed && before !== undefined && presence.online ? { ...presence, services: before.services } : presence);
+    if (listed) answered.add(presence.jid);
+    if ([...expected].every((jid) => answered.has(jid))) done();
   });
   try {
     const roster = await xmpp.iqCaller.get(xml('query', { xmlns: 'jabber:iq:roster' }));
@@ -27,6 +35,7 @@ export async function robots(options: XmppDialOptions & { readonly waitMs?: numb
         .map((item: Element) => String(item.attrs.jid)),
     );
     await xmpp.send(xml('presence'));
+    for (const jid of expected) await xmpp.send(xml('presence', { to: jid }));
     if (expected.size > 0) {
       // Cleared once every presence is in: a timer left running would hold the program 2 s more.
       let timer: NodeJS.Timeout | undefined;

@@ -29,6 +29,11 @@ export interface RobotPresence {
 
 const bare = (jid: string): string => jid.split('/')[0]!;
 
+/** Whether a robot's presence lists its services (a directed one does; the broadcast one does not). */
+export function listsServices(stanza: Element): boolean {
+  return stanza.attrs.type === 'unavailable' || stanza.getChild('robot', QIACT_NS)?.attrs.services !== undefined;
+}
+
 /** Reads a robot's presence stanza; undefined if it is not a qiact robot's. */
 export function robotPresence(stanza: Element): RobotPresence | undefined {
   const from = stanza.attrs.from as string | undefined;

@@ -18,7 +18,7 @@ for (const value of Object.values(errors)) {
  */
 export function toWire(error: unknown): WireError {
   if (error instanceof ServiceError) {
-    return { code: ErrorCode.ServiceError, name: error.remoteName, message: error.remoteMessage, data: plain(error.data) };
+    return { code: ErrorCode.ServiceError, name: error.remoteName, message: error.remoteMessage, data: plain(error.data), ...(error.crashed ? { crashed: true } : {}) };
   }
   if (error instanceof QiactError) {
     const data: Record<string, unknown> = {};
@@ -34,7 +34,7 @@ export function fromWire(wire: unknown, target: CallTarget): Error {
   const w = (typeof wire === 'object' && wire !== null ? wire : {}) as Partial<WireError>;
   const name = typeof w.name === 'string' ? w.name : 'Error';
   const message = typeof w.message === 'string' ? w.message : 'no message';
-  if (w.code === ErrorCode.ServiceError) return new ServiceError(target, name, message, w.data);
+  if (w.code === ErrorCode.ServiceError) return new ServiceError(target, name, message, w.data, { crashed: w.crashed === true });
   const cls = CLASSES.get(name);
   if (cls !== undefined && cls.name !== 'ServiceError') {
     // A real Error of that class, built without its constructor (whose arguments differ per

@@ -1,8 +1,10 @@
 /** The services the bench calls; a module of their own so that workers and processes can load them. */
-import { Service } from '../src/index.js';
+import { Service, Type, type ServiceSchemas } from '../src/index.js';
 import { channelEcho, listenRawEcho } from './raw-echo.js';
 
 export class Echo extends Service {
+  // Declared, so that a client outside the robot may call it through a door.
+  static override schemas = { methods: { echo: { params: [Type.Number()] } } } satisfies ServiceSchemas;
   echo(x: number): number {
     return x;
   }

@@ -1,5 +1,6 @@
 import type { Actor, ExitReason } from './actor.js';
 import { QiactError, Refusal } from './errors.js';
+import type { JsonSchema } from './schemas.js';
 
 /** What a started behaviour may return to decline starting, as OTP's `init` returning `ignore`. */
 export const IGNORE = 'ignore';
@@ -11,11 +12,15 @@ export interface MethodDescription {
   readonly params: readonly string[];
   /** Parameter and result types where the service declares them, e.g. `(by: number) => number`. */
   readonly signature?: string;
+  /** JSON Schemas of the parameters (and result), where the service declares them (`static schemas`). */
+  readonly schema?: { readonly params: readonly JsonSchema[]; readonly result?: JsonSchema };
 }
 export interface ServiceDescription {
   readonly methods: readonly MethodDescription[];
   readonly signals: readonly string[];
   readonly properties: readonly string[];
+  /** JSON Schemas of signal values and property values, where the service declares them. */
+  readonly schemas?: { readonly signals: Readonly<Record<string, JsonSchema>>; readonly properties: Readonly<Record<string, JsonSchema>> };
 }
 
 /**

@@ -1,15 +1,25 @@
 import { assign, createMachine } from 'xstate';
 import { fromMachine } from './machine-behaviour.js';
 import { Refusal } from './errors.js';
+import Type, { type Static } from 'typebox';
+import type { ServiceSchemas } from './schemas.js';
 import { Service } from './service.js';
 import { supervisor } from './supervision/child-spec.js';
+
+/** How much to drain: what `drain` takes, as a schema (checked at the doors) and as a type. */
+const Percent = Type.Number({ minimum: 1, maximum: 100, description: 'how much to drain, in percent' });
 
 /** The demo robot's battery: a level property and a `low` signal. */
 export class Battery extends Service {
   static override signatures = { drain: '(percent: number) => number' };
+  static override schemas = {
+    methods: { drain: { params: [Percent], result: Type.Number() } },
+    signals: { low: Type.Number() },
+    properties: { level: Type.Number({ minimum: 0, maximum: 100 }) },
+  } satisfies ServiceSchemas;
   readonly level = this.property(100);
   readonly low = this.signal<number>();
-  drain(percent: number): number {
+  drain(percent: Static<typeof Percent>): number {
     if (!(percent > 0 && percent <= 100)) throw new Refusal('BadPercent', `drain takes 1-100, got ${percent}`);
     this.level.value = Math.max(0, this.level.value - percent);
     if (this.level.value <= 20) this.low.emit(this.level.value);

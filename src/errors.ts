@@ -149,8 +149,10 @@ export class PermissionDeniedError extends QiactError {
   constructor(
     readonly target: CallTarget,
     readonly identity: string,
+    /** Why, when it is not the identity's rules (e.g. an undeclared method at a door). */
+    why?: string,
   ) {
-    super(ErrorCode.PermissionDenied, `${identity} may not use ${at(target)}`);
+    super(ErrorCode.PermissionDenied, `${identity} may not use ${at(target)}${why ? `: ${why}` : ''}`);
   }
 }
 

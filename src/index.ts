@@ -1,6 +1,8 @@
 /** qiact's public API. Everything else is internal. */
 export { start, Node } from './node.js';
 export { Service } from './service.js';
+/** TypeBox's type builder, for `static schemas` (the JSON Schemas a door checks arguments against). */
+export { default as Type } from 'typebox';
 export { Signal, Property } from './signal.js';
 export { fromMachine } from './machine-behaviour.js';
 export { supervisor } from './supervision/child-spec.js';
@@ -54,6 +56,9 @@ export type { Clock } from './clock.js';
 export type { ExitReason, Down } from './actor.js';
 export type { Behaviour, BehaviourFactory, ServiceDescription, MethodDescription } from './behaviour.js';
 export type { ServiceContext, ServiceClass } from './service.js';
+export type { ServiceSchemas, JsonSchema } from './schemas.js';
+export type { Static, TSchema } from 'typebox';
+export type { Caller } from './caller.js';
 export type { Remote, RemoteMethod, RemoteSignal, RemoteProperty, CallOptions, Subscription } from './remote.js';
 export type { MachineRemote, MachineServiceOptions } from './machine-behaviour.js';
 export type { MailboxOptions, OverflowPolicy } from './mailbox.js';
@@ -68,4 +73,4 @@ export type { GatewayLimits } from '../actors/gateway/session.js';
 export type { PermissionTable, IdentityRules, Access } from '../actors/gateway/permissions.js';
 export type { ConnectOptions, Session } from './client/gateway-client.js';
 export type { XmppLinkOptions } from '../actors/xmpp/xmpp-link.js';
-export type { RobotPresence } from './client/xmpp-dialer.js';
+export type { RobotPresence } from './client/xmpp-types.js';

@@ -1,6 +1,8 @@
 import type { Actor, ExitReason } from './actor.js';
 import type { Address } from './address.js';
 import type { Caller } from './caller.js';
+import type { TSchema } from 'typebox';
+import { jsonSchema, type JsonSchema, type ServiceSchemas } from './schemas.js';
 import type { Behaviour, BehaviourFactory, MethodDescription, ServiceDescription } from './behaviour.js';
 import { BadArgumentsError, InvalidArgumentError, NoSuchMethodError } from './errors.js';
 import type { CallOptions, Remote } from './remote.js';
@@ -63,6 +65,13 @@ export abstract class Service {
    */
   static signatures?: Readonly<Record<string, string>>;
 
+  /**
+   * Optional JSON Schemas (TypeBox) of the methods' parameters and of the signals and
+   * properties: shown by `@describe`, and what the doors check arguments from outside against
+   * (see schemas.ts).
+   */
+  static schemas?: ServiceSchemas;
+
   /** This service's place in the system; available from `onStart` on. */
   protected get context(): ServiceContext {
     const ctx = contexts.get(this);
@@ -109,6 +118,11 @@ function signaturesOf(cls: ServiceClass): Record<string, unknown> {
   return typeof declared === 'object' && declared !== null ? (declared as Record<string, unknown>) : {};
 }
 
+function schemasOf(cls: ServiceClass): ServiceSchemas {
+  const declared: unknown = (cls as unknown as typeof Service).schemas;
+  return typeof declared === 'object' && declared !== null ? (declared as ServiceSchemas) : {};
+}
+
 /** The methods of a service class, with their arity, read once per class. */
 function methodsOf(cls: ServiceClass): Map<string, MethodEntry> {
   let table = methodTables.get(cls);
@@ -123,7 +137,9 @@ function methodsOf(cls: ServiceClass): Map<string, MethodEntry> {
       const params = parameterNames(fn);
       const rest = params.some((p) => p.startsWith('...'));
       const signature = signaturesOf(cls)[name];
-      const description = typeof signature === 'string' ? { name, params, signature } : { name, params };
+      const declared = schemasOf(cls).methods?.[name];
+      const schema = declared === undefined ? undefined : { params: declared.params.map(jsonSchema), ...(declared.result ? { result: jsonSchema(declared.result) } : {}) };
+      const description = { name, params, ...(typeof signature === 'string' ? { signature } : {}), ...(schema ? { schema } : {}) };
       table.set(name, { fn, max: rest ? Infinity : params.length, description });
     }
   }
@@ -242,11 +258,16 @@ export class ServiceBehaviour implements Behaviour {
   }
 
   describe(): ServiceDescription {
-    return {
+    const declared = schemasOf(this.instance.constructor as ServiceClass);
+    const only = (table: Readonly<Record<string, TSchema>> | undefined, names: Iterable<string>): Record<string, JsonSchema> =>
+      Object.fromEntries([...names].filter((n) => table?.[n] !== undefined).map((n) => [n, jsonSchema(table![n]!)]));
+    const described: ServiceDescription = {
       methods: [...this.#methods.values()].map((m) => m.description),
       signals: [...this.#signals.keys()],
       properties: [...this.#properties.keys()],
     };
+    if (declared.signals === undefined && declared.properties === undefined) return described;
+    return { ...described, schemas: { signals: only(declared.signals, this.#signals.keys()), properties: only(declared.properties, this.#properties.keys()) } };
   }
 
   terminate(reason: ExitReason): unknown {

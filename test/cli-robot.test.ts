@@ -143,7 +143,7 @@ test('from outside: qiact gateway with a configuration file, then ls / info / ca
 
   t.deepEqual(await qiact(env, 'ls', ...g), { code: 0, stdout: 'NAME\nbattery\n', stderr: '' });
   const offered = (JSON.parse((await qiact(env, 'info', 'battery', '--json', ...g)).stdout) as { methods: { name: string }[] }).methods.map((m) => m.name);
-  t.deepEqual(offered.sort(), ['drain', 'hold', 'subscribers'], 'what it may call: charge is denied, so not shown');
+  t.deepEqual(offered.sort(), ['drain', 'explode', 'hold', 'subscribers'], 'what it may call: charge is denied, so not shown');
   t.is((await qiact(env, 'call', 'battery.drain', '5', ...g)).stdout, '95\n');
   const watch = running(t, env, 'watch', 'battery.level', ...g);
   await watch.line('stderr', /watching battery\.level/);

@@ -6,6 +6,7 @@ import {
   DIRECTORY_NAME,
   gateway,
   type GatewayService,
+  BadArgumentsError,
   PermissionDeniedError,
   ServiceError,
   UnreachableError,
@@ -69,8 +70,9 @@ test('a robot with a gateway: an outside client calls, watches and is denied exa
   await battery.low.connect(lows.push);
   await battery.drain(75);
   t.deepEqual(await lows.count(1), [15]);
-  const refusal = await t.throwsAsync(battery.drain(500), { instanceOf: ServiceError });
-  t.is(refusal.remoteName, 'BadPercent', "a service's own refusal comes through as it is");
+  // Checked at the door against the declared schema (1-100), before it reaches the battery.
+  const refusal = await t.throwsAsync(battery.drain(500), { instanceOf: BadArgumentsError });
+  t.like(refusal, { parameter: 'args[0]', message: 'battery.drain: args[0] must be <= 100' });
 
   // Denied: exactly what the rules deny, each naming what was refused.
   const charge = await t.throwsAsync(battery.charge(), { instanceOf: PermissionDeniedError });

@@ -1,6 +1,7 @@
 import test from 'ava';
-import { ChildStartError, Service, start, supervisor, type ExitReason, type Remote } from '../src/index.js';
+import { ChildStartError, Service, Type, describeOf, start, supervisor, type ExitReason, type Remote, type ServiceSchemas, type Static } from '../src/index.js';
 import { Collector, deferred, within } from './_support/wait.js';
+import { wrongArgument } from '../src/schemas.js';
 
 class Battery extends Service {
   readonly low = this.signal<number>();
@@ -192,4 +193,42 @@ test('context.onExit runs however the service ends, a brutal kill included (no o
   const ref = await node.spawn(Port, { name: 'port' });
   await ref!.stop();
   t.deepEqual(log.slice(1), ['onStop', 'released'], 'a clean stop: onStop, then the release');
+});
+
+test('a service declares its members with TypeBox: @describe gives plain JSON Schema for parameters, results, signals and properties', async (t) => {
+  const Speed = Type.Object({ metresPerSecond: Type.Number({ minimum: 0, maximum: 2 }) });
+  class Legs extends Service {
+    static override schemas = {
+      methods: { walk: { params: [Type.Integer({ minimum: 1 }), Speed], result: Type.String() } },
+      signals: { stepped: Type.Integer() },
+      properties: { posture: Type.Union([Type.Literal('stand'), Type.Literal('sit')]) },
+    } satisfies ServiceSchemas;
+    readonly stepped = this.signal<number>();
+    readonly posture = this.property<'stand' | 'sit'>('stand');
+    walk(steps: Static<typeof Type.Integer>, speed: Static<typeof Speed>): string {
+      return `${steps} steps at ${speed.metresPerSecond} m/s`;
+    }
+    rest(): void {}
+  }
+  const node = await start({ machineId: 'schemas', onWarning: () => {} });
+  t.teardown(() => node.stop());
+  await node.spawn(Legs, { name: 'legs' });
+  const legs = await node.service<Legs>('legs');
+  const described = describeOf(legs);
+  const walk = described.methods.find((m) => m.name === 'walk')!;
+  t.deepEqual(walk.schema, {
+    params: [{ type: 'integer', minimum: 1 }, { type: 'object', properties: { metresPerSecond: { type: 'number', minimum: 0, maximum: 2 } }, required: ['metresPerSecond'] }],
+    result: { type: 'string' },
+  });
+  t.is(described.methods.find((m) => m.name === 'rest')!.schema, undefined, 'undeclared: no schema');
+  t.deepEqual(described.schemas, { signals: { stepped: { type: 'integer' } }, properties: { posture: { anyOf: [{ const: 'stand', type: 'string' }, { const: 'sit', type: 'string' }] } } });
+  t.is(Object.getOwnPropertySymbols(walk.schema!.params[0]!).length, 0, "plain JSON: TypeBox's symbols stay home");
+  // What a door makes of them (schemas.ts): the first wrong argument, named down to the field.
+  t.deepEqual(wrongArgument(walk.schema!.params, [3, { metresPerSecond: 5 }]), { parameter: 'args[1].metresPerSecond', problem: 'must be <= 2' });
+  t.deepEqual(wrongArgument(walk.schema!.params, [0]), { parameter: 'args[0]', problem: 'must be >= 1' });
+  t.deepEqual(wrongArgument(walk.schema!.params, [1]), { parameter: 'args[1]', problem: 'must be object' }, 'a missing argument is checked as undefined');
+  t.deepEqual(wrongArgument(walk.schema!.params, [1, { metresPerSecond: 1 }, 'extra']), { parameter: 'args[2]', problem: 'is one too many: the method takes 2 argument(s)' });
+  t.is(wrongArgument(walk.schema!.params, [1, { metresPerSecond: 1 }]), null);
+  // Inside the robot the schemas are documentation: calls between the robot's own services are trusted.
+  t.is(await legs.walk(3, { metresPerSecond: 1 }), '3 steps at 1 m/s');
 });

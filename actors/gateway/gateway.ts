@@ -28,6 +28,11 @@ export interface GatewayOptions {
   readonly permissions: PermissionTable;
   /** Services never reachable from outside, besides the directory. */
   readonly internal?: readonly string[];
+  /**
+   * Let clients call methods (and set properties) that declare no schema for their arguments.
+   * Default false: only declared ones, each argument checked against its schema.
+   */
+  readonly allowUndeclared?: boolean;
   readonly limits?: Partial<GatewayLimits>;
   /** Failed authentications from one address before it is refused at once, and over what window. */
   readonly blockAfter?: { readonly failures: number; readonly windowMs: number };
@@ -72,6 +77,7 @@ export class GatewayService extends Service {
     this.#host = doorHost(() => this.context, {
       limits: this.#limits,
       permissions: this.#permissions,
+      allowUndeclared: options.allowUndeclared === true,
       limiter: this.#limiter,
       closed: (session) => void this.#sessions.delete(session),
     });

@@ -37,7 +37,7 @@ export class ServiceProxy {
 /** What the sessions of a door (the Gateway, the XMPP link) need of it. */
 export function doorHost(
   context: () => ServiceContext,
-  door: { limits: GatewayLimits; permissions: Permissions; limiter: FailureLimiter; closed(session: GatewaySession): void },
+  door: { limits: GatewayLimits; permissions: Permissions; allowUndeclared: boolean; limiter: FailureLimiter; closed(session: GatewaySession): void },
 ): SessionHost {
   const proxy = new ServiceProxy(context, door.permissions);
   // Crashes caused per outside identity, in a minute's sliding window.
@@ -46,6 +46,7 @@ export function doorHost(
     clock: systemClock,
     limits: door.limits,
     permissions: door.permissions,
+    allowUndeclared: door.allowUndeclared,
     failed: (key) => door.limiter.fail(key),
     blocked: (key) => door.limiter.blocked(key),
     crashed: (identity) => {

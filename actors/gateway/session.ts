@@ -1,6 +1,7 @@
 import type { ServiceDescription } from '../../src/behaviour.js';
 import type { Clock } from '../../src/clock.js';
-import { AuthenticationError, BadArgumentsError, BadMessageError, LimitExceededError, NoSuchMethodError, ServiceError, type AuthenticationReason } from '../../src/errors.js';
+import { AuthenticationError, BadArgumentsError, BadMessageError, LimitExceededError, NoSuchMethodError, PermissionDeniedError, ServiceError, type AuthenticationReason } from '../../src/errors.js';
+import { wrongArgument } from '../../src/schemas.js';
 import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage, type GatewayMessageOf } from '../../src/messages.js';
 import { describeOf, type Remote, type RemoteMethod, type RemoteSignal, type Subscription } from '../../src/remote.js';
 import type { Link } from '../../src/transport/link.js';
@@ -57,6 +58,8 @@ export interface SessionHost {
   readonly clock: Clock;
   readonly limits: GatewayLimits;
   readonly permissions: Permissions;
+  /** Whether methods and properties that declare no schema may be used from outside (default no). */
+  readonly allowUndeclared: boolean;
   /**
    * A refused authentication, counted per lockout key (the client's address and the identity it
    * claimed): one bad client behind a NAT does not lock out the others.
@@ -279,12 +282,34 @@ export class GatewaySession {
     const handle = await this.host.handle(service);
     if (method === '@get' || method === '@set') {
       const property = args[0] as string;
-      const known = describeOf(handle).properties;
-      if (!known.includes(property)) throw new NoSuchMethodError({ service, method: `${method} ${property}` }, [...known]);
+      const described = describeOf(handle);
+      if (!described.properties.includes(property)) throw new NoSuchMethodError({ service, method: `${method} ${property}` }, [...described.properties]);
       const remote = (handle as unknown as Record<string, { get(): Promise<unknown>; set(v: unknown): Promise<void> }>)[property]!;
-      return method === '@get' ? remote.get() : remote.set(args[1]).then(() => null);
+      if (method === '@get') return remote.get();
+      this.#checkDeclared(service, property, described.schemas?.properties[property], () => wrongArgument([described.schemas!.properties[property]!], [args[1]]), 1);
+      return remote.set(args[1]).then(() => null);
     }
-    return methodOf(handle, service, method).with({ timeout: Math.min(Math.max(timeout, 1), this.host.limits.maxCallTimeout) })(...args);
+    const fn = methodOf(handle, service, method);
+    this.#checkArguments(handle, service, method, args);
+    return fn.with({ timeout: Math.min(Math.max(timeout, 1), this.host.limits.maxCallTimeout) })(...args);
+  }
+
+  /** Arguments from outside are checked against the method's declared schemas before they go in. */
+  #checkArguments(handle: Remote<unknown>, service: string, method: string, args: unknown[]): void {
+    const declared = describeOf(handle).methods.find((m) => m.name === method)?.schema;
+    this.#checkDeclared(service, method, declared, () => wrongArgument(declared!.params, args), 0);
+  }
+
+  #checkDeclared(service: string, member: string, declared: unknown, wrong: () => { parameter: string; problem: string } | null, shift: number): void {
+    if (declared === undefined) {
+      if (this.host.allowUndeclared) return;
+      throw new PermissionDeniedError({ service, method: member }, this.identity!, 'it declares no schema for its arguments, and this door takes only declared ones');
+    }
+    const found = wrong();
+    if (found === null) return;
+    // For @set the value is the property's own argument: name it `value`.
+    const parameter = shift === 1 ? found.parameter.replace(/^args\[0\]/, 'value') : found.parameter;
+    throw new BadArgumentsError({ service, method: member }, 'arguments that match its schema', 0, { parameter, problem: found.problem });
   }
 
   /** What the service offers, cut down to what this client may use. */
@@ -304,7 +329,10 @@ export class GatewaySession {
       if (m.method.startsWith('@')) throw new NoSuchMethodError({ service: m.to, method: m.method }, []);
       this.host.permissions.check(this.identity!, m.to, m.method, 'call');
       checkPlain(m.args, m.to, m.method);
-      methodOf(await this.host.handle(m.to), m.to, m.method).post(...m.args);
+      const handle = await this.host.handle(m.to);
+      const fn = methodOf(handle, m.to, m.method);
+      this.#checkArguments(handle, m.to, m.method, m.args);
+      fn.post(...m.args);
     } catch (error) {
       this.host.warn(`post ${m.to}.${m.method} from ${this.identity} dropped: ${(error as Error).message}`);
     }

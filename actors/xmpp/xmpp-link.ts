@@ -27,6 +27,8 @@ export interface XmppLinkOptions {
   /** Who may use what, keyed by bare JID (`alice@example.net`): the Gateway's rules. */
   readonly permissions: PermissionTable;
   readonly internal?: readonly string[];
+  /** As the Gateway's: let clients use methods and properties that declare no schema. Default false. */
+  readonly allowUndeclared?: boolean;
   readonly limits?: Partial<GatewayLimits>;
   /** Backoff between reconnection attempts when the server goes away, in ms (100 → 5000). */
   readonly reconnect?: { readonly firstDelay?: number; readonly maxDelay?: number };
@@ -84,6 +86,7 @@ export class XmppLinkService extends Service {
     this.#host = doorHost(() => this.context, {
       limits: this.#limits,
       permissions: this.#permissions,
+      allowUndeclared: this.#options.allowUndeclared === true,
       limiter: this.#limiter,
       closed: (session) => {
         const entry = this.#sessions.get(session.address);

@@ -41,9 +41,16 @@ export function formatInfo(info: Listed, description: ServiceDescription): strin
           `  endpoints  ${info.endpoints?.join(' ') || '-'}`,
           '  methods',
         ];
-  for (const m of description.methods) lines.push(`    ${m.signature !== undefined ? `${m.name}${m.signature}` : `${m.name}(${m.params.join(', ')})`}`);
-  lines.push(`  signals    ${description.signals.join(', ') || '-'}`);
-  lines.push(`  properties ${description.properties.join(', ') || '-'}`);
+  for (const m of description.methods) {
+    lines.push(`    ${m.signature !== undefined ? `${m.name}${m.signature}` : `${m.name}(${m.params.join(', ')})`}`);
+    // The declared JSON Schemas, one per parameter: what a door checks arguments against.
+    m.schema?.params.forEach((schema, i) => lines.push(`      ${m.params[i] ?? `arg${i}`}: ${formatValue(schema)}`));
+    if (m.schema?.result !== undefined) lines.push(`      → ${formatValue(m.schema.result)}`);
+  }
+  const typed = (names: readonly string[], schemas: Readonly<Record<string, unknown>> | undefined): string =>
+    names.map((n) => (schemas?.[n] !== undefined ? `${n}: ${formatValue(schemas[n])}` : n)).join(', ') || '-';
+  lines.push(`  signals    ${typed(description.signals, description.schemas?.signals)}`);
+  lines.push(`  properties ${typed(description.properties, description.schemas?.properties)}`);
   return lines;
 }
 

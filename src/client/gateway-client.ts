@@ -5,7 +5,8 @@ import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage } fr
 import { checkCallOptions, makeHandle, type CallOptions, type HandleTarget, type Remote, type Subscription } from '../remote.js';
 import type { Link } from '../transport/link.js';
 import { TlsDialer, type Dialer, type TlsDialOptions } from './tls-dialer.js';
-import { XmppDialer, type XmppDialOptions } from './xmpp-dialer.js';
+import { XmppDialer } from './xmpp-dialer.js';
+import type { XmppDialOptions } from './xmpp-types.js';
 
 /**
  * How to reach the robot. Through its Gateway (`tls://host:port`): `token` or `cert`/`key`, with

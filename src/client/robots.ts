@@ -1,6 +1,7 @@
 import { xml } from './xmpp-library.js';
 import type { Element } from '@xmpp/xml';
-import { listsServices, robotPresence, xmppLogin, type RobotPresence, type XmppDialOptions } from './xmpp-dialer.js';
+import { listsServices, robotPresence, xmppLogin } from './xmpp-dialer.js';
+import type { RobotPresence, XmppDialOptions } from './xmpp-types.js';
 
 /**
  * The robots this XMPP account follows (its roster), each with its presence: online with its

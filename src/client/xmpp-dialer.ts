@@ -6,26 +6,9 @@ import type { Link } from '../transport/link.js';
 import { QIACT_NS, StanzaLink } from '../transport/stanza-link.js';
 import type { Dialer } from './tls-dialer.js';
 import { loadXmpp, xml } from './xmpp-library.js';
+import type { RobotPresence, XmppDialOptions } from './xmpp-types.js';
 
-export interface XmppDialOptions {
-  /** The client's own XMPP account (`alice@example.net`) and password. */
-  readonly jid?: string;
-  readonly password?: string;
-  /** The XMPP server to log in to: `xmpp://host:port` or `xmpps://host:port`; default the JID's domain. */
-  readonly service?: string;
-  /** Largest message either way, in bytes; default 1 MiB. */
-  readonly maxPayload?: number;
-}
-
-/** What a robot says of itself in its presence. */
-export interface RobotPresence {
-  readonly jid: string;
-  readonly name: string;
-  readonly machineId: string;
-  readonly services: readonly string[];
-  readonly status: string;
-  readonly online: boolean;
-}
+export type { RobotPresence, XmppDialOptions };
 
 const bare = (jid: string): string => jid.split('/')[0]!;
 

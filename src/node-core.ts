@@ -7,7 +7,7 @@ import type { Behaviour, BehaviourFactory, ServiceDescription } from './behaviou
 import { systemClock, type Clock } from './clock.js';
 import { Envelope, PENDING } from './envelope.js';
 import { handling, type Caller } from './caller.js';
-import { InvalidArgumentError, NoSuchMethodError, NoSuchServiceError, NodeStoppedError, ReceiverStoppedError, UnreachableError } from './errors.js';
+import { HandshakeError, InvalidArgumentError, NoSuchMethodError, NoSuchServiceError, NodeStoppedError, ReceiverStoppedError, UnreachableError } from './errors.js';
 import { machineId as readMachineId } from './machine-id.js';
 import { robotSecret } from './robot-secret.js';
 import { nodeTls, type NodeTls } from './transport/node-tls.js';
@@ -50,6 +50,12 @@ export interface StartOptions {
    * `unix:/path`). Default `QIACT_DIRECTORY`; with neither, the node runs an embedded directory.
    */
   directory?: string;
+  /**
+   * How long `start` waits for a directory that cannot be reached yet (on a robot, systemd starts
+   * units in parallel: the directory may come a moment later), trying again with backoff (100 ms
+   * doubling to 2 s) and saying once that it waits. Default: as long as it takes; 0 fails at once.
+   */
+  directoryWait?: number;
   /** Drop a peer that has not proven itself this many ms after connecting. Default 5000. */
   handshakeTimeout?: number;
   /**
@@ -203,7 +209,22 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   /** Asks the node at `endpoint` where its directory is. */
   async #findDirectory(endpoint: string | undefined): Promise<{ address: string; endpoints: readonly string[] } | undefined> {
     if (endpoint === undefined || endpoint === '') return undefined;
-    return { address: await this.#askDirectory(await this.router.connectTo(endpoint), endpoint), endpoints: [endpoint] };
+    const wait = this.#options.directoryWait ?? Infinity;
+    const since = this.clock.now();
+    let delay = 100;
+    for (;;) {
+      try {
+        return { address: await this.#askDirectory(await this.router.connectTo(endpoint), endpoint), endpoints: [endpoint] };
+      } catch (error) {
+        // Only a directory that is not there (yet) is waited for; a bad URL or a node that runs no
+        // directory is a mistake to report at once.
+        const absent = error instanceof UnreachableError || error instanceof HandshakeError;
+        if (!absent || this.clock.now() - since + delay > wait) throw error;
+        if (delay === 100) this.warn(`waiting for the directory at ${endpoint} (${(error as Error).message}); is it running, with this robot's secret?`);
+        await new Promise<void>((resolve) => this.clock.setTimer(resolve, delay));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
   }
 
   async #askDirectory(peer: Peer, where: string): Promise<string> {
@@ -275,6 +296,10 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
 
   isSelf(to: string): boolean {
     return to === this.self.text;
+  }
+
+  get nodeKey(): string {
+    return nodeKey(this.self);
   }
 
   /** Requests to the node itself (actor 0). */

@@ -89,7 +89,11 @@ export abstract class Service {
 
   /** Runs before the first message. Throw to fail the start; return 'ignore' to decline it. */
   onStart?(): void | 'ignore' | Promise<void | 'ignore'>;
-  /** Runs when the service stops (awaited on a clean stop, not after a crash). */
+  /**
+   * Runs when the service stops: after a clean stop (awaited; `reason` is 'normal' or 'shutdown')
+   * and after a crash (`reason` is the error; not awaited), as OTP's `terminate/2`. A kill runs
+   * none: what must go however the service ends belongs in `context.onExit`.
+   */
   onStop?(reason: ExitReason): void | Promise<void>;
 }
 

@@ -193,3 +193,30 @@ test('fuzzing a node listener before and after the handshake: each bad connectio
   t.is((await node.services()).find((s) => s.name === 'counter')?.address, counter!.address.text, 'the service was never restarted');
   t.true(warnings.values.length > 0, 'what was refused was logged');
 });
+
+test('a node answers at the bounds the protocol page gives: ids up to 2^53−1 even as CBOR uint64, a call to another node\'s address "not on this node", and past 2^53 a refusal', async (t) => {
+  const node = await start({ machineId: 'bounds', onWarning: () => {} });
+  t.teardown(() => node.stop());
+  const counter = await node.spawn(Counter, { name: 'counter' });
+  const unix = node.endpoints.find((e) => e.startsWith('unix:'))!;
+  const socket = connect(unix.slice('unix:'.length));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const link = new SocketLink(socket, 'node');
+  const answers = new Collector<Record<string, unknown>>();
+  await handshake(link, INTRUDER, { role: 'dial', secret: robotSecret(), timeoutMs: 5000, clock: systemClock, then: (m) => answers.push(m as Record<string, unknown>) });
+  link.onMessage = (m) => answers.push(m as Record<string, unknown>);
+  const call = (id: number | bigint, to: string): void =>
+    void link.send({ kind: 'call', id, to, from: 'intruder/1/0/7', method: 'add', args: [1], timeout: 5000 });
+  call(2n ** 32n, counter!.address.text); // cbor-x writes a bigint as a CBOR uint64, as other languages do
+  call(2n ** 53n - 1n, counter!.address.text);
+  call(3, 'elsewhere/1/0/1');
+  const byId = new Map((await answers.count(3, 'three answers')).map((m) => [m.id, m]));
+  t.like(byId.get(2 ** 32), { kind: 'reply', value: 1 });
+  t.like(byId.get(2 ** 53 - 1), { kind: 'reply', value: 2 });
+  const third = byId.get(3);
+  t.like(third, { kind: 'fail', error: { code: 'UNREACHABLE' } });
+  t.regex((third!.error as { message: string }).message, /not on this node \(bounds\/\d+\/0\): a node does not forward/);
+  call(2n ** 53n, counter!.address.text);
+  t.regex(String((await within(link.closed, 'an id past 2^53−1 to close the link'))?.message ?? 'closed'), /closed|reset|id must be a whole number/);
+  t.is(await (await node.service<Counter>('counter')).add(1), 3, 'and the node goes on');
+});

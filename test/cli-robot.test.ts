@@ -1,10 +1,13 @@
 import test from 'ava';
 import { statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { start } from '../src/index.js';
 import { makeCerts } from './_support/certs.js';
 import { cliEnv, FIXTURES, qiact, running } from './_support/cli.js';
 import { Battery } from './fixtures/robot.js';
+
+const socketOf = (endpoints: string[]): string => endpoints.find((e) => e.startsWith('unix:'))!.slice('unix:'.length);
 
 interface Listed {
   name: string;
@@ -19,7 +22,7 @@ test('a robot from the shell: qiact directory, two qiact run nodes, ls / info / 
   const directory = running(t, env, 'directory', '--listen', 'tcp:127.0.0.1:0');
   const listening = await directory.line('stdout', /listening on/);
   const url = /(tcp:127\.0\.0\.1:\d+)/.exec(listening)![1]!;
-  const socket = /unix:(\S+\/qiact\/directory\.sock)/.exec(listening)![1]!.replace(/,$/, '');
+  const socket = /unix:(\S+\/qiact\/directory[-\w]*\.sock)/.exec(listening)![1]!.replace(/,$/, '');
   t.is(statSync(socket).mode & 0o777, 0o600, 'an owner-only Unix socket as well');
   t.notRegex(listening, /tcp:0\.0\.0\.0|tcp:\[::\]/, 'never every interface unless asked');
   const d = ['--directory', url];
@@ -96,6 +99,10 @@ test('qiact commands fail with one clear line and a distinct exit code', async (
   const listening = JSON.parse(await directory.line('stdout', /"listening"/)) as { endpoints: string[] };
   const url = listening.endpoints.find((e) => e.startsWith('tcp:'))!;
   const d = ['--directory', url];
+  // A second directory on the same machine (another port) gets a socket of its own.
+  const second = running(t, env, 'directory', '--listen', 'tcp:127.0.0.1:0', '--json');
+  const other = JSON.parse(await second.line('stdout', /"listening"/)) as { endpoints: string[] };
+  t.not(socketOf(other.endpoints), socketOf(listening.endpoints));
   const arm = running(t, env, 'run', join(FIXTURES, 'arm.ts'), ...d, '--json');
   t.like(JSON.parse(await arm.line('stdout', /"hosting"/)), { event: 'hosting', hosted: ['Arm'], directory: url });
 
@@ -112,6 +119,7 @@ test('qiact commands fail with one clear line and a distinct exit code', async (
     [['dance'], 2, /^qiact: unknown command 'dance'/],
     [['run', join(FIXTURES, 'missing.ts'), ...d], 2, /^qiact: cannot load /],
     [['run', join(FIXTURES, 'arm.ts'), ...d], 1, /^qiact: .*'Arm' failed to start: service name 'Arm' is already registered/],
+    [['directory', '--listen', `unix:${socketOf(listening.endpoints)}`, '--listen', 'tcp:127.0.0.1:0'], 1, /^qiact: .*another running node listens on that socket .*choose another path/],
   ];
   for (const [args, code, stderr] of cases) {
     const r = await qiact(env, ...args);
@@ -162,4 +170,22 @@ test('from outside: qiact gateway with a configuration file, then ls / info / ca
   const noCredentials = await qiact(env, 'ls', '--gateway', url);
   t.is(noCredentials.code, 2);
   t.regex(noCredentials.stderr, /--gateway needs --token/);
+});
+
+test('boot order: a node started before its directory waits for it, saying so once, and joins when it comes', async (t) => {
+  const env = cliEnv();
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+  const url = `tcp:127.0.0.1:${port}`;
+  const arm = running(t, env, 'run', join(FIXTURES, 'arm.ts'), '--directory', url);
+  await arm.line('stderr', /waiting for the directory at tcp:127\.0\.0\.1:\d+ .*is it running/);
+  running(t, env, 'directory', '--listen', url);
+  await arm.line('stdout', /hosting Arm/);
+  t.is(arm.stderr.filter((l) => /waiting for the directory/.test(l)).length, 1, 'said once');
+  const ls = await qiact(env, 'ls', '--json', '--directory', url);
+  t.true((JSON.parse(ls.stdout) as Listed[]).some((s) => s.name === 'Arm'));
 });

@@ -40,6 +40,8 @@ test('--help lists commands and every configuration default; unknown commands fa
   t.regex(stdout, /QIACT_CALL_TIMEOUT_MS .* default: 30000/);
   t.regex(stdout, /QIACT_SECRET .*\n.*default: ~\/.config\/qiact\/secret/);
   t.regex(stdout, /3 a long-running node went down/);
+  const bench = await qiact('bench', '--help');
+  t.regex(bench.stdout, /^Usage: qiact bench \[--quick\] \[--json\] \[--only <path>\]/, 'help, not a bench run');
   const error = await t.throwsAsync(qiact('dance'));
   t.is((error as unknown as { code: number }).code, 2);
   t.is((error as unknown as { stderr: string }).stderr, "qiact: unknown command 'dance' (see qiact --help)\n");

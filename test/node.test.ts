@@ -23,7 +23,7 @@ test('a node takes its machine id and call timeout from options, then the enviro
 
 test('a directory that cannot be reached fails the start with a typed error naming where', async (t) => {
   const closed = await freePort();
-  await t.throwsAsync(start({ env: { QIACT_MACHINE_ID: 'x', QIACT_DIRECTORY: `tcp://127.0.0.1:${closed}` } }), {
+  await t.throwsAsync(start({ directoryWait: 0, env: { QIACT_MACHINE_ID: 'x', QIACT_DIRECTORY: `tcp://127.0.0.1:${closed}` } }), {
     instanceOf: UnreachableError,
     message: new RegExp(`127\\.0\\.0\\.1:${closed}.*ECONNREFUSED`),
   });

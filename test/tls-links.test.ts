@@ -48,7 +48,7 @@ test('without a certificate from the robot CA nothing gets past TLS: no certific
   t.regex(await within(refused({}), 'a client without a certificate to be refused'), /certificate|closed|alert|reset/i);
   t.regex(await within(refused({ cert: certs.stranger.cert, key: certs.stranger.key }), 'a stranger certificate to be refused'), /certificate|closed|alert|unknown ca|reset/i);
   // A node without a certificate cannot join through a tls: endpoint, and says why.
-  const error = await t.throwsAsync(start({ machineId: 'no-cert', directory: tls, onWarning: () => {} }), { instanceOf: UnreachableError });
+  const error = await t.throwsAsync(start({ machineId: 'no-cert', directory: tls, directoryWait: 0, onWarning: () => {} }), { instanceOf: UnreachableError });
   t.regex(error!.message, /needs this node's certificate/);
   await t.throwsAsync(start({ machineId: 'bad-listen', listen: ['tls:127.0.0.1:0'], onWarning: () => {} }), { message: /a tls: endpoint needs the node's certificate/ });
 });

@@ -15,8 +15,25 @@ function packageRoot(): string {
   return dir;
 }
 
+const HELP = `Usage: qiact bench [--quick] [--json] [--only <path>]
+
+Runs the benches from a clone (they ship with the source, not the package): call latency and
+throughput per path beside a floor measured in the same run (direct, port, unix, tcp, tls,
+gateway, xmpp), what a new authenticated link costs, and the directory at robot scale.
+
+Options:
+  --quick        fewer rounds: a smoke run (its figures mean little)
+  --json         one JSON object per row
+  --only <path>  one latency row: direct, port, unix, tcp, tls, gateway or xmpp
+  -h, --help     this text`;
+
 /** `qiact bench [args]`: runs bench/run.ts, every bench (from a clone: the bench ships with the source). */
-export function runBench(args: readonly string[]): Promise<number> {
+export function runBench(args: readonly string[], print: (line: string) => void = console.log): Promise<number> {
+  // The bench's own options pass through, so commander's help is off for it: answer it here.
+  if (args.includes('--help') || args.includes('-h')) {
+    print(HELP);
+    return Promise.resolve(0);
+  }
   const root = packageRoot();
   const script = join(root, 'bench', 'run.ts');
   if (!existsSync(script)) throw new UsageError(`the bench ships with the source tree; ${script} is not there`);

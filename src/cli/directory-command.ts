@@ -1,6 +1,6 @@
 import { socketFolder } from '../routing/listeners.js';
 import { start } from '../node.js';
-import { DEFAULT_DIRECTORY, untilInterrupted } from './session.js';
+import { DEFAULT_DIRECTORY, DEFAULT_DIRECTORY_PORT, untilInterrupted } from './session.js';
 
 export interface DirectoryOptions {
   /** Endpoints to listen on; default the robot's TCP port on loopback. */
@@ -16,7 +16,7 @@ export interface DirectoryOptions {
  */
 export async function runDirectory(options: DirectoryOptions, print: (line: string) => void, warn: (line: string) => void): Promise<number> {
   const listen = options.listen?.length ? options.listen : [DEFAULT_DIRECTORY];
-  if (!listen.some((e) => e.startsWith('unix:'))) listen.unshift(`unix:${socketFolder()}/directory.sock`);
+  if (!listen.some((e) => e.startsWith('unix:'))) listen.unshift(`unix:${socketFolder()}/${defaultSocketName(listen)}`);
   // directory: '' — this node is the directory, whatever QIACT_DIRECTORY says.
   const node = await start({ directory: '', listen, onWarning: (message) => warn(`qiact directory: ${message}`) });
   if (options.json) print(JSON.stringify({ event: 'listening', node: `${node.machineId}/${node.processId}/${node.threadId}`, endpoints: node.endpoints }));
@@ -25,4 +25,15 @@ export async function runDirectory(options: DirectoryOptions, print: (line: stri
   await node.stop();
   print(options.json ? JSON.stringify({ event: 'stopped', signal }) : `qiact directory: stopped (${signal})`);
   return 0;
+}
+
+/**
+ * The directory's well-known Unix socket: `directory.sock` for the robot's default port (9559),
+ * else named after the TCP port it listens on (`directory-9600.sock`), so that two directories on
+ * one machine (a test robot beside the real one) do not clash; with port 0, after the process.
+ */
+export function defaultSocketName(listen: readonly string[]): string {
+  const port = listen.map((e) => /^(?:tcp|tls):.*:(\d+)$/.exec(e)?.[1]).find((p) => p !== undefined);
+  if (port === undefined || port === String(DEFAULT_DIRECTORY_PORT)) return 'directory.sock';
+  return port === '0' ? `directory-pid${process.pid}.sock` : `directory-${port}.sock`;
 }

@@ -144,7 +144,7 @@ function program(exit: (code: number) => void): Command {
     .allowUnknownOption()
     .helpOption(false)
     .argument('[args...]')
-    .action((args: string[]) => done(runBench(args)));
+    .action((args: string[]) => done(runBench(args, print)));
   return qiact;
 }
 

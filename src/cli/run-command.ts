@@ -25,6 +25,7 @@ export async function runModule(module: string, options: RunOptions, print: (lin
   const directory = directoryOf(options);
   const node = await joinRobot(options, warn, {
     ...(options.listen?.length ? { listen: options.listen } : {}),
+    directoryWait: Infinity,
     // A long-running node reports what happens to it (a peer lost...), like the directory.
     onWarning: (message) => warn(`qiact run: ${message}`),
   });

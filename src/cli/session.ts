@@ -42,6 +42,9 @@ export async function joinRobot(options: RobotOptions, warn: (line: string) => v
   try {
     return await start({
       directory,
+      // A one-shot command fails at once when the directory is not there; the long-running
+      // ones (run, gateway, xmpp) wait for it, as a node started beside it by systemd must.
+      directoryWait: 0,
       ...(timeout === undefined ? {} : { callTimeout: timeout }),
       onWarning: options.verbose ? (message) => warn(`qiact: ${message}`) : () => {},
       ...extra,
@@ -110,7 +113,7 @@ export async function runPart(
   print: (line: string) => void,
   warn: (line: string) => void,
 ): Promise<number> {
-  const node = await joinRobot(options, warn, { onWarning: (message) => warn(`qiact ${command}: ${message}`) });
+  const node = await joinRobot(options, warn, { directoryWait: Infinity, onWarning: (message) => warn(`qiact ${command}: ${message}`) });
   try {
     await node.supervise(supervisor({ strategy: 'one_for_one', intensity: 5, period: 10_000, children: [child] }));
     const { line, ...fields } = await ready(node);

@@ -50,7 +50,10 @@ export class Listeners {
       server = createServer((socket) => this.onSocket(socket, wanted, boundText));
     }
     if (wanted.kind === 'unix') {
-      if (ownPath || !(await answers(wanted.path))) removeStaleSocket(wanted.path);
+      if (!ownPath && (await answers(wanted.path))) {
+        throw new InvalidArgumentError('listen', `${text}: another running node listens on that socket (a directory already runs there?); choose another path with --listen unix:/path`);
+      }
+      removeStaleSocket(wanted.path);
       await bind(server, text, () => server.listen(wanted.path));
       chmodSync(wanted.path, 0o600);
       this.#servers.push(server);

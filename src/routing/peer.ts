@@ -21,6 +21,8 @@ export interface PeerHost {
   localActor(to: string): Actor | undefined;
   /** True when `to` names this node itself (actor 0): node-level requests. */
   isSelf(to: string): boolean;
+  /** This node's identity, `machineId/processId/threadId`. */
+  readonly nodeKey: string;
   nodeRequest(method: string, args: unknown[]): unknown;
   /** The peer asks that its actor `from` be linked with our actor `target`. */
   linkFromPeer(peer: Peer, target: Actor, from: string): void;
@@ -344,7 +346,7 @@ export class Peer implements CallLink {
         );
         return;
       }
-      this.fail(m.id, new ReceiverStoppedError({ service: m.to, method: m.method, address: m.to }, 'noproc'));
+      this.fail(m.id, this.#notHere(m.to, m.method));
       return;
     }
     const env = new Envelope(actor, m.method, m.args, true);
@@ -358,7 +360,7 @@ export class Peer implements CallLink {
   #receiveSubscribe(m: MessageOf<'subscribe'>): void {
     const actor = this.host.localActor(m.to);
     if (actor === undefined) {
-      this.fail(m.id, new ReceiverStoppedError({ service: m.to, method: `@subscribe ${m.member}`, address: m.to }, 'noproc'));
+      this.fail(m.id, this.#notHere(m.to, `@subscribe ${m.member}`));
       return;
     }
     const served: ServedSubscription = { actor, member: m.member, id: null };
@@ -383,6 +385,15 @@ export class Peer implements CallLink {
         this.fail(m.id, error);
       },
     );
+  }
+
+  /**
+   * Why a message for `to` has no receiver here: its actor stopped (`noproc`), or it names another
+   * node, and a node does not forward: the caller must dial the node that hosts it.
+   */
+  #notHere(to: string, method: string): Error {
+    if (to.startsWith(`${this.host.nodeKey}/`)) return new ReceiverStoppedError({ service: to, method, address: to }, 'noproc');
+    return new UnreachableError(to, `not on this node (${this.host.nodeKey}): a node does not forward; dial the node that hosts it (the directory's lookup gives its endpoints)`);
   }
 
   #receiveMonitor(m: MessageOf<'monitor'>): void {

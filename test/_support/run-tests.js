@@ -1,5 +1,7 @@
 // `npm test`: the ava suite under c8 (coverage floor in package.json "c8"), TAP passed through,
 // then one plain closing line `N passed, N failed` so that a run that executed nothing shows.
+// One test file at a time (package.json "ava".concurrency): the files start workers, processes,
+// XMPP servers and npm itself; two at once on a 2-core machine made deadlines fail for load alone.
 // First, the real servers the tests use, from Debian's packages, are installed if missing
 // (as root, with apt-get): tinyproxy (HTTP CONNECT proxy), prosody (XMPP), iptables (NAT).
 import { spawn } from 'node:child_process';

@@ -11,6 +11,7 @@
  *   ls             directory.list() of every service, as `qiact ls` does
  *   purge          from kill -9 of a node to serviceRemoved for each of its services
  */
+import { machineState } from './machine-state.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DIRECTORY_NAME, start, type Node, type ServiceDirectory } from '../src/index.js';
@@ -123,6 +124,7 @@ const rows = [
 ];
 if (json) for (const row of rows) console.log(JSON.stringify(row));
 else {
+  console.log(machineState());
   console.log(`qiact directory scale: ${NODES} nodes x ${PER_NODE} services, directory in its own process (node ${process.version})`);
   console.table(rows);
 }

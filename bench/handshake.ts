@@ -10,6 +10,7 @@ import { start } from '../src/index.js';
 import { robotSecret } from '../src/robot-secret.js';
 import { handshake } from '../src/transport/handshake.js';
 import { SocketLink } from '../src/transport/socket-link.js';
+import { machineState } from './machine-state.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -65,7 +66,8 @@ await node.stop();
 
 if (json) for (const row of rows) console.log(JSON.stringify(row));
 else {
-  console.log('\nNew link between two nodes: connect, then prove the robot secret both ways (HMAC-SHA256 over fresh nonces)');
+  console.log(`\n${machineState()}`);
+  console.log('New link between two nodes: connect, then prove the robot secret both ways (HMAC-SHA256 over fresh nonces)');
   console.log('link | connect p50 | connect + handshake p50 | p99 | added by the handshake');
   for (const r of rows) console.log(`${r.link.padEnd(4)} | ${r.connect_p50_us.toFixed(0).padStart(8)} µs | ${r.handshake_p50_us.toFixed(0).padStart(8)} µs | ${r.handshake_p99_us.toFixed(0).padStart(6)} µs | ${r.added_us.toFixed(0)} µs`);
 }

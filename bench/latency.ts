@@ -19,6 +19,7 @@ import { connect as connectGateway, hashToken, routeOf, start, type GatewayOptio
 import { makeCerts } from '../test/_support/certs.js';
 import { startProsody, type Prosody } from '../test/_support/prosody.js';
 import { Echo, MODULE, Sink } from './services.js';
+import { machineState } from './machine-state.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -386,6 +387,7 @@ for (const cleanup of cleanups) await cleanup();
 if (json) {
   for (const r of rows) console.log(JSON.stringify(r));
 } else {
+  console.log(machineState());
   console.log(`qiact bench: ${ROUNDS} interleaved rounds (floor, runtime) of timed calls; ${IN_FLIGHT} in flight for calls/s (node ${process.version})`);
   console.table(
     rows.map((r) => ({

@@ -20,6 +20,7 @@ export const ErrorCode = {
   InvalidChildSpec: 'INVALID_CHILD_SPEC',
   ChildStartFailed: 'CHILD_START_FAILED',
   NoSuchChild: 'NO_SUCH_CHILD',
+  ChildRunning: 'CHILD_RUNNING',
   NameTaken: 'NAME_TAKEN',
   NodeStopped: 'NODE_STOPPED',
   RestartIntensity: 'RESTART_INTENSITY',
@@ -229,6 +230,17 @@ export class NoSuchChildError extends QiactError {
     readonly childId: string,
   ) {
     super(ErrorCode.NoSuchChild, `supervisor ${supervisor} has no child '${childId}'`);
+  }
+}
+
+/** A request that needs the child stopped (restartChild, deleteChild) found it running: OTP's `{error, running}`. */
+export class ChildRunningError extends QiactError {
+  override readonly name = 'ChildRunningError';
+  constructor(
+    readonly supervisor: string,
+    readonly childId: string,
+  ) {
+    super(ErrorCode.ChildRunning, `supervisor ${supervisor}: child '${childId}' is running; terminate it first`);
   }
 }
 

@@ -38,6 +38,7 @@ export {
   InvalidChildSpecError,
   ChildStartError,
   NoSuchChildError,
+  ChildRunningError,
   NameTakenError,
   NodeStoppedError,
   RestartIntensityError,

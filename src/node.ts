@@ -1,5 +1,5 @@
 import type { ServiceInfo } from '../actors/directory/directory.js';
-import type { Actor, Down } from './actor.js';
+import { LinkedExitError, type Actor, type Down } from './actor.js';
 import { Address } from './address.js';
 import { InvalidArgumentError } from './errors.js';
 import { NodeCore, type StartOptions } from './node-core.js';
@@ -51,8 +51,11 @@ export interface ActorRef {
 export interface SupervisorRef extends ActorRef {
   whichChildren(): Promise<ChildInfo[]>;
   countChildren(): Promise<{ specs: number; active: number; supervisors: number; workers: number }>;
-  /** Starts a new child; resolves to its address text, or null when it declined to start. */
-  startChild(spec: ChildSpec | Omit<ChildSpec, 'id'>): Promise<string | null>;
+  /**
+   * Starts a new child; resolves to its id (generated when the spec has none, in a dynamic
+   * supervisor) and address text, or null when it declined to start.
+   */
+  startChild(spec: ChildSpec | Omit<ChildSpec, 'id'>): Promise<{ id: string; address: string } | null>;
   terminateChild(id: string): Promise<void>;
   restartChild(id: string): Promise<string | null>;
   deleteChild(id: string): Promise<void>;
@@ -100,9 +103,9 @@ export class Node {
     const childId = id ?? `${name ?? labelOf(start)}-${++this.#spawned}`;
     const sup = this.#core.currentServices();
     const spec: ChildSpec = name === undefined ? { ...rest, id: childId, start } : { ...rest, id: childId, start, name };
-    const address = (await this.#core.call(sup, 'startChild', [spec])) as string | null;
-    if (address === null) return null;
-    return this.#ref(sup, childId, name, Address.parse(address));
+    const started = (await this.#core.call(sup, 'startChild', [spec])) as { address: string } | null;
+    if (started === null) return null;
+    return this.#ref(sup, childId, name, Address.parse(started.address));
   }
 
   /** Starts a supervision tree under the node; returns its supervisor. */
@@ -135,7 +138,7 @@ export class Node {
       ...ref,
       whichChildren: () => ask('whichChildren') as Promise<ChildInfo[]>,
       countChildren: () => ask('countChildren') as Promise<{ specs: number; active: number; supervisors: number; workers: number }>,
-      startChild: (spec) => ask('startChild', spec) as Promise<string | null>,
+      startChild: (spec) => ask('startChild', spec) as Promise<{ id: string; address: string } | null>,
       terminateChild: async (id) => void (await ask('terminateChild', id)),
       restartChild: (id) => ask('restartChild', id) as Promise<string | null>,
       deleteChild: async (id) => void (await ask('deleteChild', id)),
@@ -181,7 +184,12 @@ export class Node {
     const local = x ?? y;
     const other = x ? bb : aa;
     if (!local) throw new InvalidArgumentError('link', `neither ${aa.text} nor ${bb.text} is running in this thread`);
-    if (other.localityOf(local.address) === 'same-thread') throw new InvalidArgumentError('link', `${other.text} is not running`);
+    if (other.localityOf(local.address) === 'same-thread') {
+      // Linked to an actor that is gone: as OTP's link to a dead process, an exit with `noproc`
+      // (the same as a monitor reports, and as a link to a gone actor of another node does).
+      queueMicrotask(() => local.crash(new LinkedExitError(other.text, 'noproc')));
+      return;
+    }
     this.#core.linkRemote(local, other);
   }
 

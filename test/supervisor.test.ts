@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import {
+  ChildRunningError,
   ChildStartError,
   InvalidArgumentError,
   InvalidChildSpecError,
@@ -100,8 +101,8 @@ test('child administration: startChild, terminateChild, restartChild, deleteChil
   t.truthy(await sup.startChild(spec('b', log)));
   await t.throwsAsync(sup.startChild(spec('b', log)), { instanceOf: InvalidChildSpecError, message: /already used/ });
   await t.throwsAsync(sup.terminateChild('zz'), { instanceOf: NoSuchChildError, message: /has no child 'zz'/ });
-  await t.throwsAsync(sup.deleteChild('b'), { instanceOf: InvalidArgumentError, message: /'b' is running/ });
-  await t.throwsAsync(sup.restartChild('b'), { instanceOf: InvalidArgumentError, message: /'b' is running/ });
+  t.like(await t.throwsAsync(sup.deleteChild('b'), { instanceOf: ChildRunningError, message: /'b' is running/ }), { childId: 'b', code: 'CHILD_RUNNING' });
+  await t.throwsAsync(sup.restartChild('b'), { instanceOf: ChildRunningError });
   const before = (await addresses(sup)).b;
   await sup.terminateChild('b');
   t.is((await addresses(sup)).b, null, 'a terminated child keeps its spec');
@@ -355,7 +356,9 @@ test('dynamic: children are added at run time, removed when they end, and stoppe
       }),
     });
   }
-  await sup.startChild({ name: 'd2', restart: 'transient', start: worker('d2', log) });
+  const started = await sup.startChild({ name: 'd2', restart: 'transient', start: worker('d2', log) });
+  t.regex(started!.id, /^child-\d+$/, 'the generated id comes back with the address');
+  t.like((await sup.whichChildren()).find((c) => c.id === started!.id), { address: started!.address });
   t.is((await sup.countChildren()).active, 3);
   const gone = deferred<Down>();
   n.monitor((await sup.whichChildren())[2]!.address!, gone.resolve);

@@ -69,5 +69,9 @@ test('linked actors: an abnormal exit takes the partner down too (and its superv
   await c.stop();
   await within(cDown.promise, 'c to stop');
   t.is(await (await node.service<TestWorker>('d')).ping(), 'd', 'a clean exit does not propagate');
-  t.throws(() => node.link(c, d), { message: /is not running/ });
+  // Linking to an actor that is gone: the live one exits with noproc, as a monitor would report.
+  const dDown = deferred<Down>();
+  node.monitor(d, dDown.resolve);
+  node.link(c, d);
+  t.regex(String((await within(dDown.promise, 'd to exit for its link to a dead actor')).reason), /linked actor .*noproc|noproc/);
 });

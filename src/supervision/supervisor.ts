@@ -1,7 +1,7 @@
 import { isAbnormal, type Actor, type ExitReason } from '../actor.js';
 import type { Behaviour } from '../behaviour.js';
 import type { Clock } from '../clock.js';
-import { ChildStartError, InvalidArgumentError, InvalidChildSpecError, NoSuchChildError, RestartIntensityError } from '../errors.js';
+import { ChildStartError, InvalidArgumentError, InvalidChildSpecError, NoSuchChildError, RestartIntensityError, ChildRunningError } from '../errors.js';
 import { checkChildSpec, type Child, type ChildSpec, type Placement, type RestartType, type Strategy, type SupervisorSpec } from './child-spec.js';
 import { RestartIntensity } from './intensity.js';
 import { shutdown } from './shutdown.js';
@@ -195,7 +195,8 @@ export class SupervisorBehaviour implements Behaviour {
     await this.#restart(slot);
   }
 
-  async #add(spec: unknown): Promise<string | null> {
+  /** Adds and starts a child; its id (generated in a dynamic supervisor) and address, or null if it declined. */
+  async #add(spec: unknown): Promise<{ id: string; address: string } | null> {
     const s = this.spec.strategy === 'dynamic' && typeof spec === 'object' && spec !== null && !('id' in spec) ? { ...spec, id: `child-${this.#nextDynamicId++}` } : spec;
     const child = checkChildSpec(s);
     if (this.#slots.some((x) => x.child.id === child.id)) throw new InvalidChildSpecError(child.id, 'id', `is already used in supervisor ${this.#label}`);
@@ -208,7 +209,7 @@ export class SupervisorBehaviour implements Behaviour {
     const actor = slot.actor as Actor | null;
     if (actor === null && this.spec.strategy === 'dynamic') return null; // ignored: nothing to keep
     this.#slots.push(slot);
-    return actor?.address.text ?? null;
+    return actor === null ? null : { id: child.id, address: actor.address.text };
   }
 
   /** The running actor of child `id`, or null (read by the node that owns this supervisor). */
@@ -229,7 +230,7 @@ export class SupervisorBehaviour implements Behaviour {
   }
 
   async #restartByHand(slot: Slot): Promise<string | null> {
-    if (slot.actor !== null) throw new InvalidArgumentError('child', `'${slot.child.id}' is running; terminate it first`);
+    if (slot.actor !== null) throw new ChildRunningError(this.#label, slot.child.id);
     try {
       await this.#startSlot(slot);
     } catch (error) {
@@ -239,7 +240,7 @@ export class SupervisorBehaviour implements Behaviour {
   }
 
   #delete(slot: Slot): void {
-    if (slot.actor !== null) throw new InvalidArgumentError('child', `'${slot.child.id}' is running; terminate it first`);
+    if (slot.actor !== null) throw new ChildRunningError(this.#label, slot.child.id);
     this.#remove(slot);
   }
 

@@ -3,7 +3,9 @@ import { LinkedExitError, type Actor, type Down } from './actor.js';
 import { Address } from './address.js';
 import { InvalidArgumentError } from './errors.js';
 import { NodeCore, type StartOptions } from './node-core.js';
-import type { CallOptions, Remote } from './remote.js';
+import { routeIfHandle, type CallOptions, type Remote } from './remote.js';
+import type { Route } from './service-target.js';
+import type { SupervisorBehaviour } from './supervision/supervisor.js';
 import type { ChildSpec, Placement, RestartType, ShutdownPolicy, Startable, SupervisorSpec } from './supervision/child-spec.js';
 import type { ChildInfo, TreeNode } from './supervision/supervisor.js';
 import type { MailboxOptions } from './mailbox.js';
@@ -105,7 +107,7 @@ export class Node {
     const spec: ChildSpec = name === undefined ? { ...rest, id: childId, start } : { ...rest, id: childId, start, name };
     const started = (await this.#core.call(sup, 'startChild', [spec])) as { address: string } | null;
     if (started === null) return null;
-    return this.#ref(sup, childId, name, Address.parse(started.address));
+    return this.#ref(childId, name, Address.parse(started.address));
   }
 
   /** Starts a supervision tree under the node; returns its supervisor. */
@@ -114,28 +116,45 @@ export class Node {
     return this.#supervisorRef(ref!);
   }
 
-  #ref(parent: Actor, id: string, name: string | undefined, address: Address): ActorRef {
+  /**
+   * A child of the services supervisor, as OTP's registered name follows a process: its address
+   * is that of the child's current run (a restart makes a new actor), and `stop` asks whichever
+   * services supervisor runs now.
+   */
+  #ref(id: string, name: string | undefined, first: Address): ActorRef {
+    const core = this.#core;
+    let last = first;
     return {
       id,
       name,
-      address,
+      get address(): Address {
+        const now = (core.currentServices().behaviour as SupervisorBehaviour).childActor(id);
+        if (now !== null) last = now.address;
+        return last;
+      },
       stop: async () => {
-        await this.#core.call(parent, 'terminateChild', [id]);
+        await core.call(core.currentServices(), 'terminateChild', [id]);
       },
     };
   }
 
   #supervisorRef(ref: ActorRef): SupervisorRef {
     const core = this.#core;
+    // The supervisor's current run: after its tree was restarted, the new one (as a registered name in OTP).
     const actor = (): Actor => {
-      const a = core.actorAt(ref.address);
-      if (!a) throw new InvalidArgumentError('supervisor', `${ref.address.text} is not running`);
+      const a = core.stopped ? null : (core.currentServices().behaviour as SupervisorBehaviour).childActor(ref.id);
+      if (!a) throw new InvalidArgumentError('supervisor', `${ref.id} (${ref.address.text}) is not running`);
       return a;
     };
     // async: a supervisor that is gone rejects the promise, it does not throw at the call site.
     const ask = async (method: string, ...args: unknown[]): Promise<unknown> => core.call(actor(), method, args);
     return {
-      ...ref,
+      id: ref.id,
+      name: ref.name,
+      get address(): Address {
+        return ref.address;
+      },
+      stop: ref.stop,
       whichChildren: () => ask('whichChildren') as Promise<ChildInfo[]>,
       countChildren: () => ask('countChildren') as Promise<{ specs: number; active: number; supervisors: number; workers: number }>,
       startChild: (spec) => ask('startChild', spec) as Promise<{ id: string; address: string } | null>,
@@ -165,11 +184,34 @@ export class Node {
    * reason; at once (`noproc`) if it is not running; with `noconnection` if the link to its node
    * is lost. Returns a function that cancels the watch.
    */
-  monitor(target: ActorRef | Address | string, watcher: (down: Down) => void): () => void {
-    const address = this.#address(target);
+  monitor(target: ActorRef | Address | string | object, watcher: (down: Down) => void): () => void {
+    const route = routeIfHandle(target);
+    if (route !== undefined) return this.#monitorService(route, watcher);
+    const address = this.#address(target as ActorRef | Address | string);
     const local = this.#core.actorAt(address);
     if (local !== undefined) return local.monitor(watcher);
     return this.#core.monitorRemote(address, (reason) => watcher({ address, name: undefined, reason }));
+  }
+
+  /**
+   * A handle's service, in the run it has now (found by name: a crash and restart since the
+   * handle's last call made a new actor), watched like any actor.
+   */
+  #monitorService(route: Route, watcher: (down: Down) => void): () => void {
+    let cancel: (() => void) | null = null;
+    let cancelled = false;
+    this.#core.find(route.service, this.#core.callTimeout).then(
+      ({ address }) => {
+        if (!cancelled) cancel = this.monitor(address, watcher);
+      },
+      () => {
+        if (!cancelled) watcher({ address: Address.parse(route.address), name: route.service, reason: 'noproc' });
+      },
+    );
+    return () => {
+      cancelled = true;
+      cancel?.();
+    };
   }
 
   /**

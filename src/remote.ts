@@ -88,6 +88,11 @@ export function describeOf(handle: object): ServiceDescription {
   return description;
 }
 
+/** The route of `x` if it is a service handle, else undefined. */
+export function routeIfHandle(x: unknown): Route | undefined {
+  return typeof x === 'object' && x !== null ? (x as { [ROUTE]?: Route })[ROUTE] : undefined;
+}
+
 export function routeOf(handle: object): Route {
   const route = (handle as { [ROUTE]?: Route })[ROUTE];
   if (route === undefined) throw new InvalidArgumentError('handle', 'is not a service handle from node.service()');

@@ -7,6 +7,7 @@ import { makeCerts } from './_support/certs.js';
 import { cliEnv, FIXTURES, qiact, running } from './_support/cli.js';
 import { Battery } from './fixtures/robot.js';
 
+// Each test starts several qiact processes: one test at a time.
 const socketOf = (endpoints: string[]): string => endpoints.find((e) => e.startsWith('unix:'))!.slice('unix:'.length);
 
 interface Listed {
@@ -17,7 +18,7 @@ interface Listed {
   address: string;
 }
 
-test('a robot from the shell: qiact directory, two qiact run nodes, ls / info / call / watch / tree, then the directory is killed and restarted and every service is back', async (t) => {
+test.serial('a robot from the shell: qiact directory, two qiact run nodes, ls / info / call / watch / tree, then the directory is killed and restarted and every service is back', async (t) => {
   const env = cliEnv();
   const directory = running(t, env, 'directory', '--listen', 'tcp:127.0.0.1:0');
   const listening = await directory.line('stdout', /listening on/);
@@ -92,7 +93,7 @@ test('a robot from the shell: qiact directory, two qiact run nodes, ls / info / 
   t.is(await moved.stop('SIGINT'), 0, 'Ctrl-C ends a watch with exit code 0');
 });
 
-test('qiact commands fail with one clear line and a distinct exit code', async (t) => {
+test.serial('qiact commands fail with one clear line and a distinct exit code', async (t) => {
   const env = cliEnv();
   // With --json, the long-running commands say what they do as JSON lines too.
   const directory = running(t, env, 'directory', '--listen', 'tcp:127.0.0.1:0', '--json');
@@ -134,7 +135,7 @@ test('qiact commands fail with one clear line and a distinct exit code', async (
   t.is((await qiact(env, 'call', 'Arm.move', '0', ...d)).stdout, '3\n', 'the post ran before the next call');
 });
 
-test('from outside: qiact gateway with a configuration file, then ls / info / call / watch through it with a token; refusals are one clear line', async (t) => {
+test.serial('from outside: qiact gateway with a configuration file, then ls / info / call / watch through it with a token; refusals are one clear line', async (t) => {
   const certs = makeCerts();
   const node = await start({ machineId: 'cli-gw', onWarning: () => {} });
   t.teardown(() => node.stop());
@@ -172,7 +173,7 @@ test('from outside: qiact gateway with a configuration file, then ls / info / ca
   t.regex(noCredentials.stderr, /--gateway needs --token/);
 });
 
-test('boot order: a node started before its directory waits for it, saying so once, and joins when it comes', async (t) => {
+test.serial('boot order: a node started before its directory waits for it, saying so once, and joins when it comes', async (t) => {
   const env = cliEnv();
   const port = await new Promise<number>((resolve) => {
     const probe = createServer().listen(0, '127.0.0.1', () => {

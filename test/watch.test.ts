@@ -1,5 +1,5 @@
 import test from 'ava';
-import { LinkedExitError, start, type Down } from '../src/index.js';
+import { LinkedExitError, start, supervisor, type Down } from '../src/index.js';
 import { deferred, within } from './_support/wait.js';
 import { watchAdded, worker, type TestWorker } from './_support/workers.js';
 
@@ -74,4 +74,34 @@ test('linked actors: an abnormal exit takes the partner down too (and its superv
   node.monitor(d, dDown.resolve);
   node.link(c, d);
   t.regex(String((await within(dDown.promise, 'd to exit for its link to a dead actor')).reason), /linked actor .*noproc|noproc/);
+});
+
+test('refs and handles follow restarts, as OTP registered names do: a SupervisorRef after its tree restarted, an ActorRef address, node.monitor(handle) on the current run', async (t) => {
+  const { node } = await setup(t);
+  const log: string[] = [];
+  // A tree that gives up at its first crash: its own supervisor (the node's) restarts it whole.
+  const tree = await node.supervise(supervisor({ strategy: 'one_for_one', intensity: 0, period: 5000, children: [{ id: 'w', name: 'w', start: worker('w', log) }] }), { id: 'tree' });
+  const first = tree.address.text;
+  const treeDown = deferred<Down>();
+  node.monitor(tree, treeDown.resolve);
+  const back = await watchAdded(node, ['w']);
+  await t.throwsAsync((await node.service<TestWorker>('w')).crash());
+  await within(treeDown.promise, 'the tree supervisor to give up');
+  await back.arrived;
+  // The services supervisor handles the restart as a message of its own: a request behind it in
+  // its mailbox (node.tree() asks it) returns once the new run is recorded.
+  await node.tree();
+  t.not(tree.address.text, first, 'the ref now names the new run');
+  t.deepEqual((await tree.whichChildren()).map((c) => c.id), ['w'], 'and its requests reach it');
+
+  // A handle whose service crashed and came back: monitored, it is the new run that is watched.
+  const w = await node.service<TestWorker>('w');
+  const again = await watchAdded(node, ['w']);
+  await t.throwsAsync(w.crash());
+  await again.arrived;
+  const down = deferred<Down>();
+  node.monitor(w, down.resolve);
+  await w.ping(); // the new run answers, so it is the one being watched
+  await t.throwsAsync(w.crash());
+  t.regex(String((await within(down.promise, 'the current run to be reported down')).reason), /w crashed/, 'not noproc for the old run');
 });

@@ -2,6 +2,8 @@
 // then one plain closing line `N passed, N failed` so that a run that executed nothing shows.
 // One test file at a time (package.json "ava".concurrency): the files start workers, processes,
 // XMPP servers and npm itself; two at once on a 2-core machine made deadlines fail for load alone.
+// ava's own inactivity timeout ("timeout") is long: tests wait with deadlines that name what they
+// waited for, and ava 7's TAP reporter crashes on its own timeout, ending the run with no count.
 // First, the real servers the tests use, from Debian's packages, are installed if missing
 // (as root, with apt-get): tinyproxy (HTTP CONNECT proxy), prosody (XMPP), iptables (NAT).
 import { spawn } from 'node:child_process';

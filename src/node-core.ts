@@ -131,6 +131,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   services: Actor | null = null;
   stopped = false;
   #stopping: Promise<void> | null = null;
+  /** Nodes this node placed in workers and processes, and how each ended (placed-child.ts). */
+  readonly #childNodes = new Map<string, Promise<ExitReason>>();
   /** Pauses (backoffs) to cut short when the node stops. */
   readonly #pauses = new Set<() => void>();
 
@@ -340,6 +342,16 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
       if (isAbnormal(reason)) target.crash(new LinkedExitError(from, reason));
     });
     target.onExit(cancel);
+  }
+
+  childNode(node: string, exited: Promise<ExitReason>): void {
+    this.#childNodes.set(node, exited);
+    // Forgotten a while after it ended: monitors of it have fired by then.
+    void exited.then(() => setTimeout(() => this.#childNodes.delete(node), 5000).unref());
+  }
+
+  childExit(node: string): Promise<ExitReason> | undefined {
+    return this.#childNodes.get(node);
   }
 
   peerClosed(peer: Peer, reason: Error | undefined): void {

@@ -3,6 +3,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   CallTimeoutError,
+  ChildExitError,
   ChildStartError,
   NoSuchMethodError,
   ServiceError,
@@ -152,4 +153,39 @@ test.serial('a program whose node stops ends by itself at once: no timer, socket
   await within(stopped, 'the program to stop its node', 20_000);
   // Generous for a loaded machine (coverage is written at exit), half the 30 s a stray call timer would hold it for.
   t.is(await within(exited, 'the process to exit by itself after node.stop()', 15_000), 0);
+});
+
+test.serial('warnings of a service in a worker or a child process reach the parent node\'s onWarning, naming where they come from', async (t) => {
+  const warnings = new Collector<string>();
+  const node = await start({ machineId: 'loc-warn', onWarning: (message) => warnings.push(message) });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'in-worker', in: 'worker', module: MODULE });
+  await node.spawn(Counter, { name: 'in-process', in: 'process', module: MODULE });
+  await (await node.service<Counter>('in-worker')).say('the lidar is warm');
+  await (await node.service<Counter>('in-process')).say('the arm is stiff');
+  const seen = () => warnings.values.join('\n');
+  await within(
+    (async () => {
+      while (!/the arm is stiff/.test(seen()) || !/the lidar is warm/.test(seen())) await warnings.count(warnings.values.length + 1, 'both warnings');
+    })(),
+    'both warnings in the parent',
+  );
+  t.regex(seen(), /in-worker \(worker thread \d+\): .*the lidar is warm/);
+  t.regex(seen(), /in-process \(process \d+\): .*the arm is stiff/);
+});
+
+test.serial('a monitor on a service in a worker or a process that exits hard reports why (ChildExitError with its code), not only noconnection', async (t) => {
+  const node = await start({ machineId: 'loc-exit', onWarning: () => {} });
+  t.teardown(() => node.stop());
+  for (const where of ['worker', 'process'] as const) {
+    await node.spawn(Counter, { name: `exits-${where}`, in: where, module: MODULE, restart: 'temporary' });
+    const service = await node.service<Counter>(`exits-${where}`);
+    const down = deferred<Down>();
+    node.monitor(service, down.resolve);
+    await service.where(); // watched: its node has answered since the monitor was set
+    await t.throwsAsync(service.exit(3));
+    const reason = (await within(down.promise, `the ${where} to be reported down`)).reason;
+    t.true(reason instanceof ChildExitError, `${where}: ${String(reason)}`);
+    t.regex(String((reason as Error).message), /exited with code 3/);
+  }
 });

@@ -28,6 +28,8 @@ export type ToParent =
   | { readonly kind: 'started'; readonly address: string; readonly pid: number }
   | { readonly kind: 'ignored' }
   | { readonly kind: 'failed'; readonly error: WireError }
-  | { readonly kind: 'exited'; readonly reason: string };
+  | { readonly kind: 'exited'; readonly reason: string }
+  /** A runtime warning of the child's node, for the parent's `onWarning`. */
+  | { readonly kind: 'warning'; readonly message: string };
 
 export type ToChild = { readonly kind: 'config'; readonly config: ChildConfig } | { readonly kind: 'stop' };

@@ -23,6 +23,12 @@ export interface PlacementHost {
   /** The endpoints the child should listen on besides its Unix socket (TCP hosts with port 0). */
   childListen(): string[];
   warn(message: string, error?: unknown): void;
+  /**
+   * The child's node (`machineId/processId/threadId`) runs in this worker or process; `exited`
+   * settles with why it ended, for monitors whose link to it closed (the real cause, not
+   * `noconnection`).
+   */
+  childNode(node: string, exited: Promise<ExitReason>): void;
 }
 
 /** The exit of a worker or child process that did not say why: killed, crashed, or exited early. */
@@ -75,6 +81,9 @@ export class PlacedChild implements Behaviour {
   #address: string | null = null;
   #exited: Promise<void> | null = null;
   #stopping = false;
+  /** Why the worker or process ended, once it has. */
+  #exited$: (reason: ExitReason) => void = () => {};
+  readonly #exitReason = new Promise<ExitReason>((resolve) => (this.#exited$ = resolve));
 
   constructor(
     private readonly child: Child,
@@ -107,6 +116,7 @@ export class PlacedChild implements Behaviour {
         if (m.kind === 'started') {
           started = true;
           this.#address = m.address;
+          this.host.childNode(m.address.slice(0, m.address.lastIndexOf('/')), this.#exitReason);
           resolve(undefined);
         } else if (m.kind === 'ignored') {
           started = true;
@@ -116,10 +126,14 @@ export class PlacedChild implements Behaviour {
           reject(fromWire(m.error, { service: this.child.name ?? this.child.id, method: 'start' }));
         } else if (m.kind === 'exited') {
           this.#gone(exitReasonOf(m.reason));
+        } else if (m.kind === 'warning') {
+          this.host.warn(`${this.child.name ?? this.child.id} (${this.#carrier?.label ?? this.child.in}): ${m.message}`);
         }
       };
       const onExit = (code: number | null, signal: string | null, uncaught?: unknown): void => {
         const error = new ChildExitError(this.#carrier?.label ?? this.child.in, code, signal, uncaught);
+        // A clean exit (code 0) says nothing monitors need: they keep `noconnection`.
+        this.#exited$(code === 0 && signal === null && uncaught === undefined ? 'noconnection' : error);
         if (!started) {
           started = true;
           reject(error);

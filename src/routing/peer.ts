@@ -30,6 +30,8 @@ export interface PeerHost {
   post(actor: Actor, method: string, args: unknown[]): void;
   warn(message: string, error?: unknown): void;
   peerClosed(peer: Peer, reason: Error | undefined): void;
+  /** If `node` is a child node this node placed in a worker or process: why it ended, soon. */
+  childExit(node: string): Promise<ExitReason> | undefined;
 }
 
 /** An actor on another node, as the sender of a call names it in errors. */
@@ -417,6 +419,26 @@ export class Peer implements CallLink {
     return new UnreachableError(this.key, why, this.closeReason ? { cause: this.closeReason } : undefined);
   }
 
+  /**
+   * Monitors through a closed link fire with `noconnection`, unless the node at the other end is a
+   * worker or process this node placed: then with why it ended (its exit code or signal), which
+   * its carrier reports a moment after the link closes (waited for up to a second).
+   */
+  #fire(watches: Watcher[]): void {
+    if (watches.length === 0) return;
+    const exit = this.host.childExit(this.key);
+    if (exit === undefined) {
+      for (const watcher of watches) watcher('noconnection');
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<ExitReason>((resolve) => (timer = setTimeout(() => resolve('noconnection'), 1000)));
+    void Promise.race([exit, late]).then((reason) => {
+      clearTimeout(timer);
+      for (const watcher of watches) watcher(reason);
+    });
+  }
+
   #closedBy(reason: Error | undefined): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -432,7 +454,7 @@ export class Peer implements CallLink {
     for (const sub of subs) sub.end(unreachableReason(error.message));
     const watches = [...this.#watches.values()];
     this.#watches.clear();
-    for (const watcher of watches) watcher('noconnection');
+    this.#fire(watches);
     for (const served of this.#served.values()) {
       if (served.id !== null && served.actor.alive) this.host.post(served.actor, '@unsubscribe', [served.member, served.id]);
     }

@@ -34,14 +34,14 @@ export function jsonSchema(schema: TSchema): JsonSchema {
  * The first argument in `args` that does not match `params`, with where exactly and why; null if
  * all do. An argument left out is checked as `undefined` (so an optional one must say so).
  */
-export function wrongArgument(params: readonly JsonSchema[], args: readonly unknown[]): { parameter: string; problem: string } | null {
-  if (args.length > params.length) return { parameter: `args[${params.length}]`, problem: `is one too many: the method takes ${params.length} argument(s)` };
+export function wrongArgument(params: readonly JsonSchema[], args: readonly unknown[], name: (i: number) => string = (i) => `args[${i}]`): { parameter: string; problem: string } | null {
+  if (args.length > params.length) return { parameter: name(params.length), problem: `is one too many: the method takes ${params.length} argument(s)` };
   for (let i = 0; i < params.length; i++) {
     const schema = params[i]!;
     if (Value.Check(schema, args[i])) continue;
     const [first] = Value.Errors(schema, args[i]);
     const at = first?.instancePath ? first.instancePath.replace(/\/([^/]+)/g, (_, key: string) => (/^\d+$/.test(key) ? `[${key}]` : `.${key}`)) : '';
-    return { parameter: `args[${i}]${at}`, problem: first?.message ?? 'does not match its schema' };
+    return { parameter: `${name(i)}${at}`, problem: first?.message ?? 'does not match its schema' };
   }
   return null;
 }

@@ -261,8 +261,9 @@ test.serial('only plain data crosses the door, and only a service own methods an
     call(6, 'low', []),
     call(7, 'toString', []),
     call(8, '@set', ['nope', 1]),
+    call(9, '@set', ['level', 500]),
   ]));
-  await c.until(8, 'eight answers');
+  await c.until(9, 'nine answers');
   const byId = new Map(c.received.map((m) => [m.id, m.error as { code: string; data: Record<string, unknown>; message: string }]));
   for (const id of [1, 2, 3]) {
     t.is(byId.get(id)?.code, 'BAD_ARGUMENTS', `call ${id}`);
@@ -270,6 +271,7 @@ test.serial('only plain data crosses the door, and only a service own methods an
   }
   t.regex(byId.get(1)!.message, /args\[0\] is a RegExp/);
   for (const id of [4, 5, 6, 7, 8]) t.is(byId.get(id)?.code, 'NO_SUCH_METHOD', `call ${id}`);
+  t.like(byId.get(9), { code: 'BAD_ARGUMENTS', data: { parameter: 'value' }, message: 'battery.level: value must be <= 100' }, "a property's new value is checked against its schema");
   t.is((await node.services()).find((s) => s.name === 'battery')!.address, before, 'battery was never restarted');
   c.socket.destroy();
 });

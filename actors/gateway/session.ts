@@ -286,7 +286,8 @@ export class GatewaySession {
       if (!described.properties.includes(property)) throw new NoSuchMethodError({ service, method: `${method} ${property}` }, [...described.properties]);
       const remote = (handle as unknown as Record<string, { get(): Promise<unknown>; set(v: unknown): Promise<void> }>)[property]!;
       if (method === '@get') return remote.get();
-      this.#checkDeclared(service, property, described.schemas?.properties[property], () => wrongArgument([described.schemas!.properties[property]!], [args[1]]), 1);
+      // The value is the property's one argument: named `value`.
+      this.#checkDeclared(service, property, described.schemas?.properties[property], () => wrongArgument([described.schemas!.properties[property]!], [args[1]], () => 'value'));
       return remote.set(args[1]).then(() => null);
     }
     const fn = methodOf(handle, service, method);
@@ -297,19 +298,17 @@ export class GatewaySession {
   /** Arguments from outside are checked against the method's declared schemas before they go in. */
   #checkArguments(handle: Remote<unknown>, service: string, method: string, args: unknown[]): void {
     const declared = describeOf(handle).methods.find((m) => m.name === method)?.schema;
-    this.#checkDeclared(service, method, declared, () => wrongArgument(declared!.params, args), 0);
+    this.#checkDeclared(service, method, declared, () => wrongArgument(declared!.params, args));
   }
 
-  #checkDeclared(service: string, member: string, declared: unknown, wrong: () => { parameter: string; problem: string } | null, shift: number): void {
+  #checkDeclared(service: string, member: string, declared: unknown, wrong: () => { parameter: string; problem: string } | null): void {
     if (declared === undefined) {
       if (this.host.allowUndeclared) return;
       throw new PermissionDeniedError({ service, method: member }, this.identity!, 'it declares no schema for its arguments, and this door takes only declared ones');
     }
     const found = wrong();
     if (found === null) return;
-    // For @set the value is the property's own argument: name it `value`.
-    const parameter = shift === 1 ? found.parameter.replace(/^args\[0\]/, 'value') : found.parameter;
-    throw new BadArgumentsError({ service, method: member }, 'arguments that match its schema', 0, { parameter, problem: found.problem });
+    throw new BadArgumentsError({ service, method: member }, 'arguments that match its schema', 0, found);
   }
 
   /** What the service offers, cut down to what this client may use. */

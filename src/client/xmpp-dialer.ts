@@ -8,8 +8,6 @@ import type { Dialer } from './tls-dialer.js';
 import { loadXmpp, xml } from './xmpp-library.js';
 import type { RobotPresence, XmppDialOptions } from './xmpp-types.js';
 
-export type { RobotPresence, XmppDialOptions };
-
 const bare = (jid: string): string => jid.split('/')[0]!;
 
 /** Whether a robot's presence lists its services (a directed one does; the broadcast one does not). */

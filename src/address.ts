@@ -6,6 +6,12 @@ export type ActorId = number & { readonly __brand: 'ActorId' };
 /** Where two actors stand relative to each other; the router picks the path from this alone. */
 export type Locality = 'same-thread' | 'same-process' | 'same-machine' | 'other-machine';
 
+/**
+ * How a message reaches its receiver: the router's choice, from the two addresses alone; or,
+ * for a client outside the robot, through the Gateway or an XMPP server.
+ */
+export type Path = 'direct' | 'port' | 'unix' | 'tcp' | 'tls' | 'gateway' | 'xmpp';
+
 const MACHINE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
 

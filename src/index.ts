@@ -1,5 +1,6 @@
 /** qiact's public API. Everything else is internal. */
-export { start, Node } from './node.js';
+export { Node } from './node.js';
+export { start } from './start.js';
 export { Service } from './service.js';
 /** TypeBox's type builder, for `static schemas` (the JSON Schemas a door checks arguments against). */
 export { default as Type } from 'typebox';
@@ -14,7 +15,8 @@ export { LinkedExitError } from './actor.js';
 export { routeOf, describeOf } from './remote.js';
 export { RemoteExitError } from './routing/peer.js';
 export { ChildExitError } from './placement/placed-child.js';
-export { DIRECTORY_NAME, ServiceDirectory } from '../actors/directory/directory.js';
+export { DIRECTORY_NAME } from './directory/entries.js';
+export { ServiceDirectory } from '../actors/directory/directory.js';
 export { gateway, GatewayService, DEFAULT_GATEWAY_PORT } from '../actors/gateway/gateway.js';
 export { hashToken, newToken } from '../actors/gateway/tokens.js';
 export { connect } from './client/gateway-client.js';
@@ -65,10 +67,10 @@ export type { MachineRemote, MachineServiceOptions } from './machine-behaviour.j
 export type { MailboxOptions, OverflowPolicy } from './mailbox.js';
 export type { ChildSpec, SupervisorSpec, Strategy, RestartType, ShutdownPolicy, Placement, Startable } from './supervision/child-spec.js';
 export type { ChildInfo, TreeNode } from './supervision/supervisor.js';
-export type { ServiceInfo, ServiceEvent } from '../actors/directory/directory.js';
+export type { ServiceInfo, ServiceEvent } from './directory/entries.js';
 export type { CallTarget, AuthenticationReason } from './errors.js';
-export type { Route } from './service-target.js';
-export type { Path } from './routing/peer.js';
+export type { Route } from './remote.js';
+export type { Path } from './address.js';
 export type { GatewayOptions } from '../actors/gateway/gateway.js';
 export type { GatewayLimits } from '../actors/gateway/session.js';
 export type { PermissionTable, IdentityRules, Access } from '../actors/gateway/permissions.js';

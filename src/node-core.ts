@@ -1,6 +1,6 @@
 import { threadId as currentThreadId } from 'node:worker_threads';
-import { DirectoryClient, type DirectoryHost } from '../actors/directory/client.js';
-import { DIRECTORY_NAME, ServiceDirectory, type Registration, type ServiceInfo } from '../actors/directory/directory.js';
+import { DirectoryClient, type DirectoryHost } from './directory/client.js';
+import { DIRECTORY_NAME, type Registration } from './directory/entries.js';
 import { Actor, isAbnormal, LinkedExitError, type ActorHost, type ExitReason } from './actor.js';
 import { Address, type ActorId } from './address.js';
 import type { Behaviour, BehaviourFactory, ServiceDescription } from './behaviour.js';
@@ -16,8 +16,8 @@ import { PendingCalls } from './pending-calls.js';
 import { checkCallOptions, makeHandle, type CallOptions, type Remote } from './remote.js';
 import { RemoteActor, type Peer, type PeerHost } from './routing/peer.js';
 import { nodeKey, Router, type RouterHost } from './routing/router.js';
-import { ServiceTarget } from './service-target.js';
-import { isServiceClass, ServiceBehaviour, type ServiceContext, type ServiceHost } from './service.js';
+import { ServiceTarget, type Found } from './service-target.js';
+import { isServiceClass, ServiceBehaviour, type Service, type ServiceContext, type ServiceHost } from './service.js';
 import { SignalQueue } from './signal.js';
 import { isSupervisorSpec, supervisor, type Child, type Startable } from './supervision/child-spec.js';
 import { SupervisorBehaviour, type SupervisorHost, type TreeNode } from './supervision/supervisor.js';
@@ -81,12 +81,12 @@ export interface StartOptions {
   directoryAt?: { address: string; endpoints: readonly string[] };
 }
 
-/** A service found by name: its directory entry, its address, and its actor when it lives in this thread. */
-export interface Found {
-  readonly info: ServiceInfo;
-  readonly address: Address;
-  readonly actor: Actor | null;
-}
+/**
+ * Makes the directory a node embeds when it uses no other node's: the ServiceDirectory of
+ * actors/directory/, wired in by `start` (the core knows the directory only by its words, in
+ * directory/entries.ts). `attached` is told the directory's address each time it (re)starts.
+ */
+export type MakeDirectory = (attached: (self: Address) => void, endpoints: () => readonly string[]) => Service;
 
 /** Supervisors get control messages only; their bound is high so no exit notice is lost. */
 const SUPERVISOR_MAILBOX: MailboxOptions = { capacity: 1_000_000 };
@@ -136,20 +136,9 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   /** Pauses (backoffs) to cut short when the node stops. */
   readonly #pauses = new Set<() => void>();
 
-  readonly directoryFactory: BehaviourFactory = {
-    kind: 'behaviour',
-    label: DIRECTORY_NAME,
-    create: () =>
-      new ServiceBehaviour(
-        new ServiceDirectory(
-          (self) => this.directory.attach(this.#actors.get(self.actorId)!),
-          () => this.router.endpoints,
-        ),
-        this,
-      ),
-  };
+  readonly directoryFactory: BehaviourFactory;
 
-  constructor(options: StartOptions) {
+  constructor(options: StartOptions, makeDirectory: MakeDirectory) {
     const env = options.env ?? process.env;
     this.machineId = options.machineId ?? readMachineId(env);
     this.secret = robotSecret(options.secret, env);
@@ -167,6 +156,18 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.#options = options;
     this.router = new Router(this, options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout });
     this.#signals = new SignalQueue((error) => this.warn('a signal subscriber threw', error));
+    this.directoryFactory = {
+      kind: 'behaviour',
+      label: DIRECTORY_NAME,
+      create: () =>
+        new ServiceBehaviour(
+          makeDirectory(
+            (self) => this.directory.attach(this.#actors.get(self.actorId)!),
+            () => this.router.endpoints,
+          ),
+          this,
+        ),
+    };
   }
 
   /**

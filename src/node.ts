@@ -1,10 +1,9 @@
-import type { ServiceInfo } from '../actors/directory/directory.js';
+import type { ServiceInfo } from './directory/entries.js';
 import { LinkedExitError, type Actor, type Down } from './actor.js';
 import { Address } from './address.js';
 import { InvalidArgumentError } from './errors.js';
-import { NodeCore, type StartOptions } from './node-core.js';
-import { routeIfHandle, type CallOptions, type Remote } from './remote.js';
-import type { Route } from './service-target.js';
+import type { NodeCore, StartOptions } from './node-core.js';
+import { routeIfHandle, type CallOptions, type Remote, type Route } from './remote.js';
 import type { SupervisorBehaviour } from './supervision/supervisor.js';
 import type { ChildSpec, Placement, RestartType, ShutdownPolicy, Startable, SupervisorSpec } from './supervision/child-spec.js';
 import type { ChildInfo, TreeNode } from './supervision/supervisor.js';
@@ -72,7 +71,7 @@ export class Node {
   readonly #core: NodeCore;
   #spawned = 0;
 
-  /** @internal use {@link start}. */
+  /** @internal use `start()`. */
   constructor(core: NodeCore) {
     this.#core = core;
   }
@@ -279,14 +278,4 @@ export class Node {
 function labelOf(start: Startable): string {
   if (typeof start === 'function') return start.name || 'service';
   return start.kind === 'supervisor' ? 'supervisor' : start.label;
-}
-
-/**
- * Starts a node in this thread: it listens on its endpoints and uses the directory of the node
- * at `options.directory` (or `QIACT_DIRECTORY`); with neither, it runs an embedded directory.
- */
-export async function start(options: StartOptions = {}): Promise<Node> {
-  const core = new NodeCore(options);
-  await core.boot();
-  return new Node(core);
 }

@@ -1,7 +1,14 @@
 import type { ServiceDescription } from './behaviour.js';
-import type { Route } from './service-target.js';
+import type { Path } from './address.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Property, Signal } from './signal.js';
+
+/** Where a handle's calls go now, and by which path (`routeOf(handle)`). */
+export interface Route {
+  readonly service: string;
+  readonly address: string;
+  readonly path: Path;
+}
 
 /** Options of one call. */
 export interface CallOptions {

@@ -1,20 +1,38 @@
 import { isAbnormal, type Actor, type ExitReason } from './actor.js';
 import type { Address } from './address.js';
+import type { ServiceInfo } from './directory/entries.js';
+import type { DirectoryClient } from './directory/client.js';
 import { NoSuchServiceError } from './errors.js';
-import type { Found, NodeCore } from './node-core.js';
-import type { CallOptions, HandleTarget, Subscription } from './remote.js';
-import { RemoteActor, type Path, type Peer } from './routing/peer.js';
+import type { CallOptions, HandleTarget, Route, Subscription } from './remote.js';
+import { RemoteActor, type Peer } from './routing/peer.js';
+import type { Router } from './routing/router.js';
 import { endedForGood } from './signal.js';
 
 /** Backoff of a subscription being made again after its service crashed or its link dropped. */
 const RESUBSCRIBE_FIRST_MS = 50;
 const RESUBSCRIBE_MAX_MS = 2000;
 
-/** Where a handle's calls go now, and by which path (`routeOf(handle)`). */
-export interface Route {
-  readonly service: string;
-  readonly address: string;
-  readonly path: Path;
+/** A service found by name: its directory entry, its address, and its actor when it lives in this thread. */
+export interface Found {
+  readonly info: ServiceInfo;
+  readonly address: Address;
+  readonly actor: Actor | null;
+}
+
+/** What a handle needs from its node (the node core). */
+export interface TargetHost {
+  readonly router: Pick<Router, 'pathTo' | 'peerFor'>;
+  readonly directory: Pick<DirectoryClient, 'whenReady'>;
+  readonly stopped: boolean;
+  find(name: string, timeoutMs: number): Promise<Found>;
+  callActor(actor: Actor, method: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown>;
+  callVia(peer: Peer, to: RemoteActor, method: string, args: unknown[], timeoutMs: number, signal?: AbortSignal): Promise<unknown>;
+  post(actor: Actor, method: string, args: unknown[]): void;
+  postVia(peer: Peer, to: RemoteActor, method: string, args: unknown[]): void;
+  subscribeVia(peer: Peer, to: RemoteActor, member: string, deliver: (value: unknown) => void, end: (reason: string) => void, timeoutMs: number): Promise<number>;
+  monitorRemote(address: Address, watcher: (reason: ExitReason) => void): () => void;
+  pause(ms: number): Promise<void>;
+  warn(message: string, error?: unknown): void;
 }
 
 /**
@@ -36,7 +54,7 @@ export class ServiceTarget implements HandleTarget {
   #onStale: (() => void)[] = [];
 
   constructor(
-    private readonly core: NodeCore,
+    private readonly core: TargetHost,
     readonly name: string,
     found: Found,
     private readonly timeout: number,

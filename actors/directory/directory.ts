@@ -2,29 +2,9 @@ import { Address } from '../../src/address.js';
 import { InvalidArgumentError, NameTakenError, NoSuchServiceError, PermissionDeniedError } from '../../src/errors.js';
 import { Service } from '../../src/service.js';
 import { isServiceName } from '../../src/supervision/child-spec.js';
+import { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo } from '../../src/directory/entries.js';
 
-/** The directory's own service name, as in libqi. */
-export const DIRECTORY_NAME = 'ServiceDirectory';
-
-/** What the directory knows of one service, as libqi's ServiceInfo. */
-export interface ServiceInfo {
-  readonly name: string;
-  readonly serviceId: number;
-  readonly machineId: string;
-  readonly processId: number;
-  /** URLs the service's node is reachable on (`port:`, `unix:`, `tcp:`, `tls:`); empty in-thread. */
-  readonly endpoints: readonly string[];
-  /** Canonical address text of the service's actor. */
-  readonly address: string;
-}
-
-export type Registration = Omit<ServiceInfo, 'serviceId'>;
-
-/** The payload of serviceAdded / serviceRemoved. */
-export interface ServiceEvent {
-  readonly serviceId: number;
-  readonly name: string;
-}
+export { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo };
 
 /** The most services one directory holds: a flood of registrations is refused past it. */
 export const MAX_SERVICES = 100_000;

@@ -1,6 +1,6 @@
 import { Battery, motion, robotTree, TextToSpeech } from '../demo.js';
 import type { MachineRemote } from '../machine-behaviour.js';
-import { start } from '../node.js';
+import { start } from '../start.js';
 import { ServiceError } from '../errors.js';
 import { formatTree } from './format.js';
 import { DIRECTORY_NAME, type ServiceDirectory, type ServiceEvent } from '../../actors/directory/directory.js';

@@ -1,5 +1,5 @@
 import { socketFolder } from '../routing/listeners.js';
-import { start } from '../node.js';
+import { start } from '../start.js';
 import { DEFAULT_DIRECTORY, DEFAULT_DIRECTORY_PORT, untilInterrupted } from './session.js';
 
 export interface DirectoryOptions {

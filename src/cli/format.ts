@@ -1,4 +1,4 @@
-import type { ServiceInfo } from '../../actors/directory/directory.js';
+import type { ServiceInfo } from '../directory/entries.js';
 import type { ServiceDescription } from '../behaviour.js';
 import type { TreeNode } from '../supervision/supervisor.js';
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { DIRECTORY_NAME, type ServiceDirectory, type ServiceInfo } from '../../actors/directory/directory.js';
+import type { ServiceDirectory } from '../../actors/directory/directory.js';
+import { DIRECTORY_NAME, type ServiceInfo } from '../directory/entries.js';
 import type { ServiceDescription } from '../behaviour.js';
 import { connect, type ConnectOptions, type Session } from '../client/gateway-client.js';
 import { AuthenticationError, UnreachableError } from '../errors.js';

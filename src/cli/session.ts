@@ -1,5 +1,6 @@
 import { UnreachableError } from '../errors.js';
-import { start, type Node } from '../node.js';
+import type { Node } from '../node.js';
+import { start } from '../start.js';
 import type { StartOptions } from '../node-core.js';
 import { supervisor, type ChildSpec } from '../supervision/child-spec.js';
 

@@ -8,7 +8,8 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { reasonText } from '../actor.js';
 import { toWire } from '../codec/wire-error.js';
 import { InvalidChildSpecError } from '../errors.js';
-import { start, type Node } from '../node.js';
+import type { Node } from '../node.js';
+import { start } from '../start.js';
 import type { ChildConfig, ToChild, ToParent } from './control.js';
 
 const send = (m: ToParent): void => {

@@ -1,3 +1,4 @@
+import type { Path } from '../address.js';
 import { unreachableReason } from '../signal.js';
 import { reasonText, type Actor, type ExitReason } from '../actor.js';
 import { fromWire, toWire } from '../codec/wire-error.js';
@@ -7,12 +8,6 @@ import { parseMessage, type Message, type MessageOf } from '../messages.js';
 import type { PendingCalls } from '../pending-calls.js';
 import { MAX_TIMEOUT_MS } from '../remote.js';
 import type { Link } from '../transport/link.js';
-
-/**
- * How a message reaches its receiver: the router's choice, from the two addresses alone; or,
- * for a client outside the robot, through the Gateway or an XMPP server.
- */
-export type Path = 'direct' | 'port' | 'unix' | 'tcp' | 'tls' | 'gateway' | 'xmpp';
 
 /** What a peer needs from its node. */
 export interface PeerHost {

@@ -2,7 +2,7 @@ import { connect as netConnect, Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tlsDialOptions, type NodeTls } from '../transport/node-tls.js';
 import type { MessagePort } from 'node:worker_threads';
-import { Address, type ActorId, type Locality } from '../address.js';
+import { Address, type ActorId, type Locality, type Path } from '../address.js';
 import type { Clock } from '../clock.js';
 import { HandshakeError, UnreachableError } from '../errors.js';
 import { handshake, type NodeIdentity, type Role } from '../transport/handshake.js';
@@ -11,7 +11,7 @@ import { PortLink } from '../transport/port-link.js';
 import { SocketLink } from '../transport/socket-link.js';
 import { candidates, formatEndpoint, parseEndpoint, type Endpoint } from './endpoints.js';
 import { Listeners, socketFolder } from './listeners.js';
-import { Peer, type Path, type PeerHost } from './peer.js';
+import { Peer, type PeerHost } from './peer.js';
 import { portBroker } from './port-broker.js';
 
 export interface RouterHost extends PeerHost {

@@ -1,8 +1,8 @@
-import { reasonText, type Actor, type ExitReason } from '../../src/actor.js';
-import type { Address } from '../../src/address.js';
-import type { Clock } from '../../src/clock.js';
-import { NodeStoppedError, UnreachableError } from '../../src/errors.js';
-import { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo } from './directory.js';
+import { reasonText, type Actor, type ExitReason } from '../actor.js';
+import type { Address } from '../address.js';
+import type { Clock } from '../clock.js';
+import { NodeStoppedError, UnreachableError } from '../errors.js';
+import { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo } from './entries.js';
 
 /** What the client needs from its node. */
 export interface DirectoryHost {

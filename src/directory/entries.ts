@@ -1,0 +1,27 @@
+/**
+ * The directory's words, shared by the node (its directory client) and the ServiceDirectory
+ * actor in actors/directory/: the core knows the directory through these and nothing else.
+ */
+
+/** The directory's own service name, as in libqi. */
+export const DIRECTORY_NAME = 'ServiceDirectory';
+
+/** What the directory knows of one service, as libqi's ServiceInfo. */
+export interface ServiceInfo {
+  readonly name: string;
+  readonly serviceId: number;
+  readonly machineId: string;
+  readonly processId: number;
+  /** URLs the service's node is reachable on (`port:`, `unix:`, `tcp:`, `tls:`); empty in-thread. */
+  readonly endpoints: readonly string[];
+  /** Canonical address text of the service's actor. */
+  readonly address: string;
+}
+
+export type Registration = Omit<ServiceInfo, 'serviceId'>;
+
+/** The payload of serviceAdded / serviceRemoved. */
+export interface ServiceEvent {
+  readonly serviceId: number;
+  readonly name: string;
+}

@@ -54,6 +54,7 @@ export {
 } from './errors.js';
 
 export type { StartOptions, SpawnOptions, ActorRef, SupervisorRef, NodeInfo } from './node.js';
+export type { TreeDown } from './node-core.js';
 export type { ActorId, Locality } from './address.js';
 export type { Clock } from './clock.js';
 export type { ExitReason, Down } from './actor.js';

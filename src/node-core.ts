@@ -19,8 +19,8 @@ import { nodeKey, Router, type RouterHost } from './routing/router.js';
 import { ServiceTarget, type Found } from './service-target.js';
 import { isServiceClass, ServiceBehaviour, type Service, type ServiceContext, type ServiceHost } from './service.js';
 import { SignalQueue } from './signal.js';
-import { isSupervisorSpec, supervisor, type Child, type Startable } from './supervision/child-spec.js';
-import { SupervisorBehaviour, type SupervisorHost, type TreeNode } from './supervision/supervisor.js';
+import { isSupervisorSpec, supervisor, type Child, type Startable, type SupervisorSpec } from './supervision/child-spec.js';
+import { SupervisorBehaviour, type ChildInfo, type SupervisorHost, type TreeNode } from './supervision/supervisor.js';
 import { PlacedChild, type PlacementHost } from './placement/placed-child.js';
 
 export interface StartOptions {
@@ -29,10 +29,18 @@ export interface StartOptions {
   /** Default call timeout in ms; default `QIACT_CALL_TIMEOUT_MS`, else 30000. */
   callTimeout?: number;
   /**
-   * Restart intensity of the supervisor that holds the services started with `node.spawn`:
-   * default 10 restarts in 10 seconds.
+   * Restart intensity of each service started with `node.spawn`, counted for each on its own:
+   * default 10 restarts in 10 seconds. A service restarted more often is given up (see `onTreeDown`).
    */
   servicesIntensity?: { intensity: number; period: number };
+  /**
+   * Told when the node gives up one of what `node.spawn` and `node.supervise` started: a service
+   * restarted more often than `servicesIntensity` allows, or a tree whose own supervisor gave up
+   * (as an OTP application stops when its top supervisor does). It is stopped and removed; the
+   * node's other services run on, each with its own fate. Default: a warning. A tree or service
+   * started with `critical: true` takes the whole node down instead (see `onDown`).
+   */
+  onTreeDown?: (event: TreeDown) => void;
   /** Where runtime warnings go (a post that failed, a dropped post...); default stderr. */
   onWarning?: (message: string, error?: unknown) => void;
   /** Time source for deadlines and restart windows; tests may pass a ManualClock. */
@@ -88,6 +96,21 @@ export interface StartOptions {
  */
 export type MakeDirectory = (attached: (self: Address) => void, endpoints: () => readonly string[]) => Service;
 
+/** One of what `node.spawn` or `node.supervise` started, given up by the node. */
+export interface TreeDown {
+  /** Its id (as `ActorRef.id`), name in the directory if any, and what it ran (class or strategy). */
+  readonly id: string;
+  readonly name: string | undefined;
+  readonly label: string;
+  readonly type: 'worker' | 'supervisor';
+  /** Times it was restarted before. */
+  readonly restarts: number;
+  /** How it last exited (a tree: its supervisor's RestartIntensityError). */
+  readonly reason: Error;
+  /** Why it is not restarted, in words. */
+  readonly why: string;
+}
+
 /** Supervisors get control messages only; their bound is high so no exit notice is lost. */
 const SUPERVISOR_MAILBOX: MailboxOptions = { capacity: 1_000_000 };
 
@@ -135,6 +158,10 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   readonly #childNodes = new Map<string, Promise<ExitReason>>();
   /** Pauses (backoffs) to cut short when the node stops. */
   readonly #pauses = new Set<() => void>();
+  /** The spec of the services supervisor, whose children have separate fates. */
+  #servicesSpec: SupervisorSpec | null = null;
+  /** Ids of spawned services and trees whose giving up takes the node down. */
+  readonly critical = new Set<string>();
 
   readonly directoryFactory: BehaviourFactory;
 
@@ -192,11 +219,12 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
       this.directory.useRemote(address);
     }
     const embedded = remote === undefined ? [{ id: 'directory', start: this.directoryFactory, name: DIRECTORY_NAME }] : [];
+    this.#servicesSpec = supervisor({ strategy: 'dynamic', ...this.#servicesIntensity });
     const rootSpec = supervisor({
       strategy: 'one_for_one',
       intensity: 3,
       period: 5000,
-      children: [...embedded, { id: 'services', start: supervisor({ strategy: 'dynamic', ...this.#servicesIntensity }) }],
+      children: [...embedded, { id: 'services', start: this.#servicesSpec }],
     });
     const root = this.newActor(new SupervisorBehaviour(rootSpec, this), 'root', SUPERVISOR_MAILBOX);
     try {
@@ -452,11 +480,27 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.#actors.delete(actor.address.actorId);
     this.directory.release(actor);
     if (actor === this.root && !this.stopped) {
-      // The node cannot go on: it stops for good, then says so (by default the process exits).
       const error = reason instanceof Error ? reason : new Error(`the root supervisor stopped (${reason})`);
-      this.warn(`the root supervisor gave up (${error.message}); this node is down`);
-      void this.stop().then(() => (this.#options.onDown ?? exitOnDown(this.self.text))(error));
+      this.#goDown(`its root supervisor gave up (${error.message})`, error);
     }
+  }
+
+  /** The node cannot go on: it stops for good, then says so (by default the process exits). */
+  #goDown(why: string, error: Error): void {
+    this.warn(`${why}; this node is down`);
+    void this.stop().then(() => (this.#options.onDown ?? exitOnDown(this.self.text, why))(error));
+  }
+
+  /** The services supervisor gave up one of its children (and that one alone). */
+  #treeDown(child: ChildInfo, reason: Error, why: string): void {
+    const critical = this.critical.delete(child.id);
+    if (this.stopped) return;
+    const what = `${child.type === 'supervisor' ? 'tree' : 'service'} '${child.id}' (${child.label})`;
+    if (critical) return this.#goDown(`critical ${what} was given up: ${why}`, reason);
+    const event: TreeDown = { id: child.id, name: child.name, label: child.label, type: child.type, restarts: child.restarts, reason, why };
+    const told = this.#options.onTreeDown;
+    if (told === undefined) this.warn(`${what} was given up and stopped: ${why}; the node's other services run on`, reason);
+    else this.dispatch(told, event);
   }
 
   warn(message: string, error?: unknown): void {
@@ -466,6 +510,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   behaviourFor(start: Startable, child?: Child): Behaviour {
     if (child !== undefined && child.in !== 'thread') return new PlacedChild(child, this);
     if (isServiceClass(start)) return new ServiceBehaviour(new start(), this);
+    if (start === this.#servicesSpec) return new SupervisorBehaviour(start, this, { gaveUp: (c, reason, why) => this.#treeDown(c, reason, why) });
     if (isSupervisorSpec(start)) return new SupervisorBehaviour(start, this);
     return start.create();
   }
@@ -594,9 +639,9 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
  * in a worker, the thread) exits with code 3, as an OTP node halts when a permanent application
  * dies, so that whatever manages it starts it again.
  */
-function exitOnDown(node: string): (reason: Error) => void {
-  return (reason) => {
-    process.stderr.write(`qiact: node ${node} is down: its root supervisor gave up (${reason.message}); exiting with code 3\n`);
+function exitOnDown(node: string, why: string): (reason: Error) => void {
+  return () => {
+    process.stderr.write(`qiact: node ${node} is down: ${why}; exiting with code 3\n`);
     process.exit(3);
   };
 }

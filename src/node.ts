@@ -25,6 +25,11 @@ export interface SpawnOptions {
   module?: string | URL;
   /** With `worker` / `process`: the export to start; default the class name. */
   export?: string;
+  /**
+   * Giving it up takes the whole node down (`onDown`), as an OTP permanent application does;
+   * by default only it is stopped, and `onTreeDown` is told.
+   */
+  critical?: boolean;
 }
 
 /** A node as the directory sees it. */
@@ -100,18 +105,23 @@ export class Node {
    * name, is visible in the directory); null if it declined to start.
    */
   async spawn(start: Startable, options: SpawnOptions = {}): Promise<ActorRef | null> {
-    const { name, id, ...rest } = options;
+    const { name, id, critical, ...rest } = options;
     const childId = id ?? `${name ?? labelOf(start)}-${++this.#spawned}`;
     const sup = this.#core.currentServices();
     const spec: ChildSpec = name === undefined ? { ...rest, id: childId, start } : { ...rest, id: childId, start, name };
     const started = (await this.#core.call(sup, 'startChild', [spec])) as { address: string } | null;
     if (started === null) return null;
+    if (critical === true) this.#core.critical.add(childId);
     return this.#ref(childId, name, Address.parse(started.address));
   }
 
-  /** Starts a supervision tree under the node; returns its supervisor. */
-  async supervise(spec: SupervisorSpec, options: { id?: string } = {}): Promise<SupervisorRef> {
-    const ref = await this.spawn(spec, options.id === undefined ? {} : { id: options.id });
+  /**
+   * Starts a supervision tree under the node; returns its supervisor. Each tree has its own fate:
+   * when its supervisor gives up, that tree alone is stopped and `onTreeDown` is told (or, with
+   * `critical: true`, the node goes down).
+   */
+  async supervise(spec: SupervisorSpec, options: { id?: string; critical?: boolean } = {}): Promise<SupervisorRef> {
+    const ref = await this.spawn(spec, options);
     return this.#supervisorRef(ref!);
   }
 
@@ -132,6 +142,7 @@ export class Node {
         return last;
       },
       stop: async () => {
+        core.critical.delete(id);
         await core.call(core.currentServices(), 'terminateChild', [id]);
       },
     };

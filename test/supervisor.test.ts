@@ -12,6 +12,8 @@ import {
   InvalidChildSpecError,
   ManualClock,
   NoSuchChildError,
+  NoSuchServiceError,
+  NodeStoppedError,
   RestartIntensityError,
   ServiceError,
   start,
@@ -19,6 +21,7 @@ import {
   type ChildSpec,
   type Down,
   type StartOptions,
+  type TreeDown,
 } from '../src/index.js';
 import { deferred, within } from './_support/wait.js';
 import { watchAdded, worker, type TestWorker } from './_support/workers.js';
@@ -240,9 +243,70 @@ test('escalation: a nested supervisor that gives up is restarted by its parent, 
   t.is(await (await n.service<TestWorker>('w')).ping(), 'w');
 });
 
+// ---- each spawned service and each supervised tree has its own fate ----
+
+test('a tree whose supervisor gives up is stopped alone and reported; other trees and services run on untouched', async (t) => {
+  const down = deferred<TreeDown>();
+  const n = await node(t, { onTreeDown: down.resolve });
+  const log: string[] = [];
+  const calm = await n.supervise(supervisor({ children: [spec('calm', log)] }), { id: 'calm-tree' });
+  const alone = await n.spawn(worker('alone', log), { name: 'alone' });
+  const before = { calm: (await addresses(calm)).calm, alone: alone!.address.text };
+  await n.supervise(supervisor({ intensity: 0, children: [spec('loops', log)] }), { id: 'looping-tree' });
+  await t.throwsAsync((await n.service<TestWorker>('loops')).crash());
+  const event = await within(down.promise, 'onTreeDown for the looping tree');
+  t.like(event, { id: 'looping-tree', type: 'supervisor', label: 'supervisor(one_for_one)', why: 'its supervisor gave up' });
+  t.true(event.reason instanceof RestartIntensityError);
+  const services = (await n.tree()).children!.find((c) => c.id === 'services')!;
+  t.deepEqual(services.children!.map((c) => c.id), ['calm-tree', alone!.id], 'the given-up tree is no longer in the node tree');
+  t.is((await addresses(calm)).calm, before.calm, 'the other tree was not restarted');
+  t.is(alone!.address.text, before.alone, 'the spawned service was not restarted');
+  t.is(await (await n.service<TestWorker>('alone')).ping(), 'alone');
+  await t.throwsAsync(n.service('loops'), { instanceOf: NoSuchServiceError });
+});
+
+test('a spawned service restarted more often than servicesIntensity allows is given up alone; the others keep their runs', async (t) => {
+  const down = deferred<TreeDown>();
+  const n = await node(t, { servicesIntensity: { intensity: 2, period: 60_000 }, onTreeDown: down.resolve });
+  const log: string[] = [];
+  const neighbour = await n.spawn(worker('neighbour', log), { name: 'neighbour' });
+  const first = neighbour!.address.text;
+  await n.spawn(worker('flaky', log), { name: 'flaky', id: 'flaky-1' });
+  for (let i = 0; i < 3; i++) {
+    const back = i < 2 ? await watchAdded(n, ['flaky']) : null;
+    await t.throwsAsync((await n.service<TestWorker>('flaky')).crash());
+    await back?.arrived;
+  }
+  const event = await within(down.promise, 'onTreeDown for the flaky service');
+  t.like(event, { id: 'flaky-1', name: 'flaky', type: 'worker', restarts: 2, why: 'it was restarted more than 2 times in 60000 ms' });
+  t.is(event.reason.message, 'flaky crashed');
+  t.is(neighbour!.address.text, first, 'the neighbour still runs its first run');
+  // A second flaky service has a window of its own, not one shared with the first.
+  await n.spawn(worker('flaky', log), { name: 'flaky', id: 'flaky-2' });
+  const back = await watchAdded(n, ['flaky']);
+  await t.throwsAsync((await n.service<TestWorker>('flaky')).crash());
+  await back.arrived;
+  t.is(await (await n.service<TestWorker>('flaky')).ping(), 'flaky');
+});
+
+test('a critical tree that gives up takes the node down (onDown), as an OTP permanent application does', async (t) => {
+  const gone = deferred<Error>();
+  const told: TreeDown[] = [];
+  const n = await node(t, { onDown: gone.resolve, onTreeDown: (e) => told.push(e) });
+  const log: string[] = [];
+  await n.supervise(supervisor({ intensity: 0, children: [spec('arm', log)] }), { id: 'arm-tree', critical: true });
+  await t.throwsAsync((await n.service<TestWorker>('arm')).crash());
+  const reason = await within(gone.promise, 'the node to go down');
+  t.true(reason instanceof RestartIntensityError);
+  t.deepEqual(told, [], 'a critical tree takes the node down instead of being reported');
+  t.true(n.warnings.some((w) => /critical tree 'arm-tree' .* was given up: its supervisor gave up; this node is down/.test(w)));
+  await t.throwsAsync(n.service('arm'), { instanceOf: NodeStoppedError });
+});
+
 test('multiple restarts: intensity is a sliding window over time', async (t) => {
   const clock = new ManualClock();
-  const n = await node(t, { clock });
+  const gaveUp = deferred<TreeDown>();
+  const n = await node(t, { clock, onTreeDown: gaveUp.resolve });
   const log: string[] = [];
   const sup = await n.supervise(supervisor({ intensity: 2, period: 1000, children: [spec('w', log)] }));
   const down = deferred<Down>();
@@ -252,16 +316,16 @@ test('multiple restarts: intensity is a sliding window over time', async (t) => 
     clock.advance(time - clock.now());
     const back = await watchAdded(n, ['w']);
     await t.throwsAsync(w.crash());
-    return back;
+    await back.arrived;
   };
-  await (await crashAt(0)).arrived;
-  await (await crashAt(500)).arrived;
-  await (await crashAt(1200)).arrived; // the restart at 0 has left the window: 2 in it
-  const last = await crashAt(1300); // 500, 1200, 1300: three within 1000 ms
+  await crashAt(0);
+  await crashAt(500);
+  await crashAt(1200); // the restart at 0 has left the window: 2 in it
+  clock.advance(100);
+  await t.throwsAsync(w.crash()); // 500, 1200, 1300: three within 1000 ms
   const { reason } = await within(down.promise, 'the supervisor to give up');
   t.true(reason instanceof RestartIntensityError);
-  await last.arrived; // escalated: the supervisor's own parent restarted it, and with it 'w'
-  t.is(await w.ping(), 'w');
+  t.is((await within(gaveUp.promise, 'onTreeDown')).reason, reason as Error, "the tree is given up with its supervisor's reason");
 });
 
 // ---- shutdown ----

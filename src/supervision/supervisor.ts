@@ -43,6 +43,20 @@ interface Slot {
   actor: Actor | null;
   unwatch: (() => void) | null;
   restarts: number;
+  /** Its own restart window, in a supervisor whose children have separate fates (made on first restart). */
+  intensity?: RestartIntensity;
+}
+
+/**
+ * A dynamic supervisor whose children have separate fates (the node's services supervisor: each
+ * spawned service and each supervised tree stands alone, as OTP applications do). Such a
+ * supervisor never gives up: a worker child restarted more often than the supervisor's intensity
+ * allows (counted per child), or a supervisor child that exits abnormally (its tree gave up), is
+ * removed and reported to `gaveUp`.
+ */
+export interface SeparateFates {
+  /** `reason`: how the child last exited; `why`: why it is not restarted, in words. */
+  gaveUp(child: ChildInfo, reason: Error, why: string): void;
 }
 
 /**
@@ -60,6 +74,7 @@ export class SupervisorBehaviour implements Behaviour {
   constructor(
     readonly spec: SupervisorSpec,
     private readonly host: SupervisorHost,
+    private readonly fates?: SeparateFates,
   ) {
     this.#intensity = new RestartIntensity(spec.intensity, spec.period, host.clock);
     for (const c of spec.children) this.#slots.push({ child: checkChildSpec(c), actor: null, unwatch: null, restarts: 0 });
@@ -87,7 +102,7 @@ export class SupervisorBehaviour implements Behaviour {
       case '@exit':
         return this.#childExited(args[0] as Actor, args[1] as ExitReason);
       case '@retry':
-        return this.#retry(args[0] as string);
+        return this.#retry(args[0] as string, args[1] as Error);
       case 'whichChildren':
         return this.#slots.map((s) => this.#info(s));
       case 'countChildren':
@@ -141,17 +156,28 @@ export class SupervisorBehaviour implements Behaviour {
     if (slot === undefined) return; // an exit we caused, or of a child already replaced
     slot.actor = null;
     slot.unwatch = null;
+    if (this.fates !== undefined && slot.child.type === 'supervisor' && isAbnormal(reason)) return this.#giveUp(slot, reason, 'its supervisor gave up');
     const { restart } = slot.child;
     const again = restart === 'permanent' || (restart === 'transient' && isAbnormal(reason));
     if (!again) {
       if (restart === 'temporary' || this.spec.strategy === 'dynamic') this.#remove(slot);
       return;
     }
-    await this.#restart(slot);
+    await this.#restart(slot, reason);
   }
 
-  async #restart(slot: Slot): Promise<void> {
-    if (!this.#intensity.record()) {
+  #giveUp(slot: Slot, reason: ExitReason, why: string): void {
+    this.#remove(slot);
+    this.fates!.gaveUp(this.#info(slot), reason instanceof Error ? reason : new Error(`exited: ${String(reason)}`), why);
+  }
+
+  /** Restarts `slot` (and its group), which last exited with `reason`, within the restart intensity. */
+  async #restart(slot: Slot, reason: ExitReason): Promise<void> {
+    if (this.fates !== undefined) {
+      // With separate fates, a child restarts within its own window, or it alone is given up.
+      slot.intensity ??= new RestartIntensity(this.spec.intensity, this.spec.period, this.host.clock);
+      if (!slot.intensity.record()) return this.#giveUp(slot, reason, `it was restarted more than ${this.spec.intensity} times in ${this.spec.period} ms`);
+    } else if (!this.#intensity.record()) {
       await this.#stopAll();
       this.#self!.crash(new RestartIntensityError(this.#label, this.spec.intensity, this.spec.period, slot.child.id));
       return;
@@ -171,7 +197,7 @@ export class SupervisorBehaviour implements Behaviour {
       } catch (error) {
         this.host.warn(`supervisor ${this.#label}: restart of '${s.child.id}' failed; trying again`, error);
         // Through the mailbox, so requests queued meanwhile are answered between attempts.
-        this.host.post(this.#self!, '@retry', [s.child.id]);
+        this.host.post(this.#self!, '@retry', [s.child.id, error]);
         return;
       }
     }
@@ -189,10 +215,10 @@ export class SupervisorBehaviour implements Behaviour {
     }
   }
 
-  async #retry(id: string): Promise<void> {
+  async #retry(id: string, startError: Error): Promise<void> {
     const slot = this.#slots.find((s) => s.child.id === id);
     if (slot === undefined || slot.actor !== null) return;
-    await this.#restart(slot);
+    await this.#restart(slot, startError);
   }
 
   /** Adds and starts a child; its id (generated in a dynamic supervisor) and address, or null if it declined. */

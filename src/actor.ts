@@ -4,6 +4,7 @@ import { IGNORE, isRefusal, type Behaviour } from './behaviour.js';
 import { PENDING, SETTLED, type Envelope } from './envelope.js';
 import { MailboxFullError, QiactError, ReceiverStoppedError, ServiceError, type CallTarget } from './errors.js';
 import type { Mailbox } from './mailbox.js';
+import { Histogram } from './observe/histogram.js';
 import type { PendingCalls } from './pending-calls.js';
 import type { SignalSink } from './signal.js';
 
@@ -53,6 +54,9 @@ const RESOLVED = Promise.resolve();
 /** Messages handled in one go before yielding to I/O, so one busy actor cannot starve the others. */
 const BATCH = 1024;
 
+/** One message in this many is timed for the handling-time histogram (two clock reads each). */
+const TIMING_SAMPLE_MASK = 63;
+
 /**
  * An actor cell: a mailbox, a behaviour, and the loop that feeds one to the other one message at
  * a time, in arrival order. Delivery into the mailbox is the only way in.
@@ -68,6 +72,18 @@ export class Actor {
   #watchers: Set<(down: Down) => void> | null = null;
   #links: Set<Actor> | null = null;
   #cleanups: Set<() => void> | null = null;
+  /** Messages handled (calls and posts), for metrics. */
+  handled = 0;
+  /** Times its supervisor restarted the child this actor runs, before this run (for metrics). */
+  restarts = 0;
+  /** What it runs, as its child spec says (class, machine or strategy name); set by its supervisor. */
+  runs = '';
+  /** Calls and posts that failed here, by error code; made on the first failure. */
+  failures: Map<string, number> | null = null;
+  /** Handling time of the sampled messages, in µs; made on the first sample. */
+  timing: Histogram | null = null;
+  /** When the sampled message in hand started (ms), or -1. */
+  #sampledAt = -1;
 
   constructor(
     readonly host: ActorHost,
@@ -119,6 +135,7 @@ export class Actor {
   }
 
   #refuse(env: Envelope, error: Error): void {
+    this.#countFailure(error);
     if (env.state === PENDING) this.host.pending.reject(env, error);
     else if (env.state !== SETTLED) this.host.warn(`post to ${this.label}.${env.method} dropped`, error);
   }
@@ -163,6 +180,7 @@ export class Actor {
 
   #handle(env: Envelope): void {
     let result: unknown;
+    if ((++this.handled & TIMING_SAMPLE_MASK) === 0) this.#sampledAt = performance.now();
     handling.env = env;
     try {
       result = this.behaviour.handle(env.method, env.args);
@@ -177,13 +195,27 @@ export class Actor {
       (result as PromiseLike<unknown>).then(this.#asyncDone, this.#asyncFailed);
       return;
     }
+    if (this.#sampledAt >= 0) this.#timed();
     if (env.state === PENDING) this.host.pending.resolve(env, result);
+  }
+
+  /** The sampled message in hand is done: its handling time goes into the histogram. */
+  #timed(): void {
+    (this.timing ??= new Histogram()).record((performance.now() - this.#sampledAt) * 1000);
+    this.#sampledAt = -1;
+  }
+
+  #countFailure(error: unknown): void {
+    const code = error instanceof QiactError ? error.code : 'ERROR';
+    const failures = (this.failures ??= new Map());
+    failures.set(code, (failures.get(code) ?? 0) + 1);
   }
 
   #asyncDone = (value: unknown): void => {
     const env = this.#busy;
     if (env === null) return; // killed meanwhile; the call was already rejected
     this.#busy = null;
+    if (this.#sampledAt >= 0) this.#timed();
     if (env.state === PENDING) this.host.pending.resolve(env, value);
     this.#resume();
   };
@@ -192,6 +224,7 @@ export class Actor {
     const env = this.#busy;
     if (env === null) return;
     this.#busy = null;
+    if (this.#sampledAt >= 0) this.#timed();
     this.#failed(env, error);
     this.#resume();
   };
@@ -210,9 +243,12 @@ export class Actor {
   /** A handler threw: the caller gets the error; unless it was a refusal, the actor crashes. */
   #failed(env: Envelope, error: unknown): void {
     const refusal = isRefusal(error);
+    if (this.#sampledAt >= 0) this.#timed();
+    // The runtime's own errors reach the caller as they are; the service's are wrapped.
+    const failure = error instanceof QiactError ? error : toServiceError(this.target(env.method), error, !refusal);
+    this.#countFailure(failure);
     if (env.state === PENDING) {
-      // The runtime's own errors reach the caller as they are; the service's are wrapped.
-      this.host.pending.reject(env, error instanceof QiactError ? error : toServiceError(this.target(env.method), error, !refusal));
+      this.host.pending.reject(env, failure);
     } else if (refusal) {
       this.host.warn(`post ${this.label}.${env.method} was refused`, error);
     }

@@ -55,6 +55,9 @@ export {
 
 export type { StartOptions, SpawnOptions, ActorRef, SupervisorRef, NodeInfo } from './node.js';
 export type { TreeDown } from './node-core.js';
+export type { NodeMetrics, ActorMetrics, LinkMetrics } from './observe/metrics.js';
+export type { HistogramData } from './observe/histogram.js';
+export { BUCKET_BOUNDS_US, quantile } from './observe/histogram.js';
 export type { ActorId, Locality } from './address.js';
 export type { Clock } from './clock.js';
 export type { ExitReason, Down } from './actor.js';

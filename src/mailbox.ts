@@ -25,6 +25,8 @@ export class Mailbox {
   length = 0;
   /** Messages refused or dropped because the mailbox was full. */
   dropped = 0;
+  /** The most messages it held at once. */
+  peak = 0;
   #head: Envelope | null = null;
   #tail: Envelope | null = null;
 
@@ -46,7 +48,7 @@ export class Mailbox {
     if (this.#tail === null) this.#head = env;
     else this.#tail.next = env;
     this.#tail = env;
-    this.length++;
+    if (++this.length > this.peak) this.peak = this.length;
   }
 
   shift(): Envelope | null {

@@ -22,6 +22,8 @@ import { SignalQueue } from './signal.js';
 import { isSupervisorSpec, supervisor, type Child, type Startable, type SupervisorSpec } from './supervision/child-spec.js';
 import { SupervisorBehaviour, type ChildInfo, type SupervisorHost, type TreeNode } from './supervision/supervisor.js';
 import { PlacedChild, type PlacementHost } from './placement/placed-child.js';
+import { MetricsSampler, type MetricsSource } from './observe/metrics.js';
+import { OtelMetrics } from './observe/otel-metrics.js';
 
 export interface StartOptions {
   /** This computer's id; default `QIACT_MACHINE_ID`, else the persisted one. */
@@ -127,7 +129,7 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
  * through, and what supervisors, services and the directory client need from the node.
  * Internal: users hold the `Node` facade.
  */
-export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, DirectoryHost, PeerHost, RouterHost, PlacementHost {
+export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, DirectoryHost, PeerHost, RouterHost, PlacementHost, MetricsSource {
   readonly machineId: string;
   readonly secret: Buffer;
   readonly tls: NodeTls | undefined;
@@ -164,6 +166,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   readonly critical = new Set<string>();
 
   readonly directoryFactory: BehaviourFactory;
+  readonly metrics = new MetricsSampler(this);
+  readonly #otelMetrics = new OtelMetrics(() => this.metrics.sample());
 
   constructor(options: StartOptions, makeDirectory: MakeDirectory) {
     const env = options.env ?? process.env;
@@ -333,6 +337,24 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return nodeKey(this.self);
   }
 
+  // ---- what the metrics sampler reads ----
+
+  actors(): Iterable<Actor> {
+    return this.#actors.values();
+  }
+
+  placementOf(actor: Actor): 'thread' | 'worker' | 'process' {
+    return actor.behaviour instanceof PlacedChild ? actor.behaviour.child.in : 'thread';
+  }
+
+  get openLinks(): ReadonlySet<Peer> {
+    return this.router.open;
+  }
+
+  reconnectsTo(key: string): number {
+    return this.router.reconnectsTo(key);
+  }
+
   /** Requests to the node itself (actor 0). */
   nodeRequest(method: string, _args: unknown[]): unknown {
     switch (method) {
@@ -344,8 +366,10 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
       }
       case '@endpoints':
         return this.router.endpoints;
+      case '@metrics':
+        return this.metrics.sample();
     }
-    throw new NoSuchMethodError({ service: `node ${this.self.text}`, method, address: this.self.text }, ['@directory', '@endpoints', '@tree']);
+    throw new NoSuchMethodError({ service: `node ${this.self.text}`, method, address: this.self.text }, ['@directory', '@endpoints', '@metrics', '@tree']);
   }
 
   directoryWhereabouts(): { address: string; endpoints: readonly string[] } {
@@ -625,6 +649,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
 
   async #stop(): Promise<void> {
     this.stopped = true;
+    this.#otelMetrics.close();
     for (const done of [...this.#pauses]) done();
     this.directory.close();
     await this.root?.stop('shutdown');

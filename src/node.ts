@@ -8,6 +8,7 @@ import type { SupervisorBehaviour } from './supervision/supervisor.js';
 import type { ChildSpec, Placement, RestartType, ShutdownPolicy, Startable, SupervisorSpec } from './supervision/child-spec.js';
 import type { ChildInfo, TreeNode } from './supervision/supervisor.js';
 import type { MailboxOptions } from './mailbox.js';
+import type { NodeMetrics } from './observe/metrics.js';
 
 export type { StartOptions };
 
@@ -278,6 +279,31 @@ export class Node {
   /** The supervision tree of another node (a `node` key from `nodes()`), or of this one. */
   async treeOf(node: string): Promise<TreeNode> {
     return (await this.#core.callNode(node, '@tree', this.#core.callTimeout)) as TreeNode;
+  }
+
+  /**
+   * A sample of this node: every actor (mailbox depth now and at its peak, messages handled,
+   * failures by code, restarts, handling time), every link (messages and bytes each way, write
+   * buffer, reconnects), the thread's event loop and the memory. Counters run all the time; a
+   * sample only reads them.
+   */
+  metrics(): NodeMetrics {
+    return this.#core.metrics.sample();
+  }
+
+  /** A sample of another node (a `node` key from `nodes()`), or of this one. */
+  async metricsOf(node: string): Promise<NodeMetrics> {
+    return (await this.#core.callNode(node, '@metrics', this.#core.callTimeout)) as NodeMetrics;
+  }
+
+  /**
+   * Samples of every node of the robot the directory knows (each node that offers a service,
+   * and the directory's), taken at once; a node that does not answer within the call timeout
+   * (it just went away) is left out.
+   */
+  async robotMetrics(): Promise<NodeMetrics[]> {
+    const samples = await Promise.allSettled((await this.nodes()).map((n) => this.metricsOf(n.node)));
+    return samples.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   }
 
   /** Stops everything in reverse start order (services first, the directory last). */

@@ -86,7 +86,7 @@ export class PlacedChild implements Behaviour {
   readonly #exitReason = new Promise<ExitReason>((resolve) => (this.#exited$ = resolve));
 
   constructor(
-    private readonly child: Child,
+    readonly child: Child,
     private readonly host: PlacementHost,
   ) {}
 

@@ -109,6 +109,10 @@ export class Peer implements CallLink {
   get waiting(): number {
     return this.#calls.size;
   }
+  /** The link that carries this connection once it is up (for metrics). */
+  get carrier(): Link | null {
+    return this.#link;
+  }
 
   /**
    * The link is up (handshake done): send what waited, handle `early` (messages that came right

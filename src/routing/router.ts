@@ -63,6 +63,8 @@ const DIAL_BACKOFF_MAX_MS = 5000;
 
 export class Router {
   readonly #peers = new Map<string, Peer>();
+  /** Links made to each node, by key. */
+  readonly #linksMade = new Map<string, number>();
   /** Every open connection, including a second one a node opened to us while we dialled it. */
   readonly #open = new Set<Peer>();
   readonly #known = new Map<string, readonly string[]>();
@@ -159,7 +161,7 @@ export class Router {
     this.#dial(peer, address, locality).then(
       ({ link, early }) => {
         this.#backingOff.delete(key);
-        peer.attach(link, early);
+        this.#attach(peer, link, early);
       },
       (error: Error) => {
         const delay = Math.min((failed?.delay ?? DIAL_BACKOFF_FIRST_MS / 2) * 2, DIAL_BACKOFF_MAX_MS);
@@ -189,13 +191,31 @@ export class Router {
     const existing = this.#peers.get(key);
     if (existing === undefined || existing.closed) this.#peers.set(key, peer);
     this.#open.add(peer);
-    peer.attach(link, early);
+    this.#attach(peer, link, early);
     return peer;
   }
 
   /** Connections up or being set up, by node (for diagnostics and tests). */
   get peers(): ReadonlyMap<string, Peer> {
     return this.#peers;
+  }
+
+  /** Every connection not closed yet, the ones still proving themselves too (for metrics). */
+  get open(): ReadonlySet<Peer> {
+    return this.#open;
+  }
+
+  /** Times a link to node `key` was made again after the first (for metrics). */
+  reconnectsTo(key: string): number {
+    return Math.max(0, (this.#linksMade.get(key) ?? 0) - 1);
+  }
+
+  #attach(peer: Peer, link: Link, early: readonly unknown[]): void {
+    const made = this.#linksMade;
+    made.set(peer.key, (made.get(peer.key) ?? 0) + 1);
+    // Bounded: the oldest entries (nodes long gone) make room.
+    if (made.size > 1000) made.delete(made.keys().next().value!);
+    peer.attach(link, early);
   }
 
   peerClosed(peer: Peer): void {
@@ -320,7 +340,7 @@ export class Router {
         const existing = this.#peers.get(key);
         if (existing === undefined || existing.closed) this.#peers.set(key, peer);
         this.#open.add(peer);
-        peer.attach(link, early);
+        this.#attach(peer, link, early);
       },
       (error: HandshakeError) => {
         // A peer that hung up cleanly before hello is not news (e.g. the loser of a parallel dial).

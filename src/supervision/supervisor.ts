@@ -130,6 +130,8 @@ export class SupervisorBehaviour implements Behaviour {
     const actor = await this.host.startChild(slot.child, this.#self!);
     slot.actor = actor;
     if (actor === null) return;
+    actor.restarts = slot.restarts;
+    actor.runs = slot.child.label;
     const self = this.#self!;
     slot.unwatch = actor.monitor((down) => this.host.post(self, '@exit', [actor, down.reason]));
   }

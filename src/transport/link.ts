@@ -1,4 +1,15 @@
 /**
+ * Messages and bytes through one link, each way. Bytes count the encoded frames (header
+ * included); over a MessagePort, where messages go by structured clone, they stay 0.
+ */
+export class Traffic {
+  messagesIn = 0;
+  messagesOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+}
+
+/**
  * One connection between two nodes, whatever carries it (MessagePort, Unix socket, TCP, TLS).
  * The router sees only this; each path is one adapter behind it.
  *
@@ -10,6 +21,10 @@
 export interface Link {
   /** Who is at the other end, for errors and logs (e.g. `unix:/run/qiact.sock`). */
   readonly peer: string;
+  /** What went through it (for metrics). */
+  readonly traffic: Traffic;
+  /** Bytes written but not yet taken by the kernel (0 where the path does not buffer bytes). */
+  readonly writeBuffer: number;
   /**
    * Queues one message; false (and nothing sent) once the link is closed. A message this link
    * cannot carry (not cloneable, not encodable) is refused, never the link: either `send`

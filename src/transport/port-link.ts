@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { UnreachableError } from '../errors.js';
-import type { Link } from './link.js';
+import { Traffic, type Link } from './link.js';
 
 /**
  * A Link between two threads of one process over a MessagePort. Messages go by structured
@@ -14,6 +14,8 @@ export class PortLink implements Link {
   onMessage: (message: unknown) => void = () => {};
   onRefused: (message: unknown, error: Error) => void = () => {};
   readonly closed: Promise<Error | undefined>;
+  readonly traffic = new Traffic();
+  readonly writeBuffer = 0;
   #settle: (reason: Error | undefined) => void = () => {};
   #open = true;
   #outbox: unknown[] = [];
@@ -24,6 +26,7 @@ export class PortLink implements Link {
   ) {
     this.closed = new Promise((resolve) => (this.#settle = resolve));
     port.on('message', (batch: unknown[]) => {
+      this.traffic.messagesIn += batch.length;
       for (let i = 0; i < batch.length && this.#open; i++) this.onMessage(batch[i]);
     });
     port.on('close', () => this.#closedBy(new UnreachableError(peer, 'the other thread closed its port or exited')));
@@ -33,6 +36,7 @@ export class PortLink implements Link {
     if (!this.#open) return false;
     if (this.#outbox.length === 0) process.nextTick(this.#flush);
     this.#outbox.push(message);
+    this.traffic.messagesOut++;
     return true;
   }
 

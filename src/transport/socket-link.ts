@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { createCodec, type Codec } from '../codec/cbor.js';
-import { DEFAULT_MAX_FRAME, FrameDecoder, frameHeader } from '../codec/frames.js';
+import { DEFAULT_MAX_FRAME, FrameDecoder, frameHeader, HEADER_BYTES as FRAME_HEADER_BYTES } from '../codec/frames.js';
 import { BadFrameError, SlowPeerError, UnreachableError } from '../errors.js';
-import type { Link } from './link.js';
+import { Traffic, type Link } from './link.js';
 
 export interface SocketLinkOptions {
   /** Largest frame payload accepted from the peer. Default 16 MiB. */
@@ -27,6 +27,7 @@ export class SocketLink implements Link {
   /** Never called: a message that cannot be encoded makes `send` throw at once. */
   onRefused: (message: unknown, error: Error) => void = () => {};
   readonly closed: Promise<Error | undefined>;
+  readonly traffic = new Traffic();
   readonly #codec: Codec = createCodec();
   readonly #decoder: FrameDecoder;
   readonly #maxWriteBuffer: number;
@@ -66,7 +67,14 @@ export class SocketLink implements Link {
       this.#decoder.fail(error as BadFrameError);
       return;
     }
+    const traffic = this.traffic;
+    traffic.messagesIn++;
+    traffic.bytesIn += payload.length + FRAME_HEADER_BYTES;
     if (this.#open) this.onMessage(message);
+  }
+
+  get writeBuffer(): number {
+    return this.socket.writableLength;
   }
 
   send(message: unknown): boolean {
@@ -79,6 +87,9 @@ export class SocketLink implements Link {
     }
     this.socket.write(frameHeader(payload.length));
     this.socket.write(payload);
+    const traffic = this.traffic;
+    traffic.messagesOut++;
+    traffic.bytesOut += payload.length + FRAME_HEADER_BYTES;
     if (this.socket.writableLength > this.#maxWriteBuffer) {
       this.close(new SlowPeerError(this.peer, this.#maxWriteBuffer));
       return false;

@@ -1,6 +1,6 @@
 import { createCodec, type Codec } from '../codec/cbor.js';
 import { BadFrameError, BadMessageError } from '../errors.js';
-import type { Link } from './link.js';
+import { Traffic, type Link } from './link.js';
 
 /** The XML namespace of qiact payloads in XMPP stanzas. */
 export const QIACT_NS = 'urn:qiact:1';
@@ -15,6 +15,8 @@ export class StanzaLink implements Link {
   onMessage: (message: unknown) => void = () => {};
   onRefused: (message: unknown, error: Error) => void = () => {};
   readonly closed: Promise<Error | undefined>;
+  readonly traffic = new Traffic();
+  readonly writeBuffer = 0;
   readonly #codec: Codec = createCodec();
   #settle: (reason: Error | undefined) => void = () => {};
   #open = true;
@@ -37,6 +39,8 @@ export class StanzaLink implements Link {
     const bytes = this.#codec.encode(message);
     if (bytes.length > this.maxPayload) throw new BadMessageError(String((message as { kind?: unknown }).kind), 'payload', `is ${bytes.length} bytes; at most ${this.maxPayload} go in one stanza`);
     this.sendPayload(Buffer.from(bytes).toString('base64'));
+    this.traffic.messagesOut++;
+    this.traffic.bytesOut += bytes.length;
     return true;
   }
 
@@ -52,6 +56,8 @@ export class StanzaLink implements Link {
       const bytes = Buffer.from(base64, 'base64');
       if (bytes.length === 0) return new BadFrameError('empty', `an empty payload from ${this.peer}`);
       message = this.#codec.decode(bytes);
+      this.traffic.messagesIn++;
+      this.traffic.bytesIn += bytes.length;
     } catch (error) {
       return new BadFrameError('undecodable', `from ${this.peer}: ${(error as Error).message}`);
     }

@@ -1,0 +1,128 @@
+/**
+ * Seeing inside a running node: node.metrics() per actor, link and node; the samples of every
+ * node of the robot; the same figures through the real OpenTelemetry SDK and its Prometheus
+ * exporter, scraped over HTTP as Prometheus would.
+ */
+import test from 'ava';
+import { metrics } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MailboxFullError, Refusal, Service, start, type ActorMetrics, type Node } from '../src/index.js';
+import { Counter } from './fixtures/services.js';
+import { deferred, within } from './_support/wait.js';
+import { watchAdded } from './_support/workers.js';
+
+// Registered before any node starts: OpenTelemetry's metrics API has no proxy (see the README).
+const prometheus = new PrometheusExporter({ preventServerStart: true });
+metrics.setGlobalMeterProvider(new MeterProvider({ readers: [prometheus] }));
+
+const MODULE = new URL('./fixtures/services.ts', import.meta.url).href;
+
+/** Opened by the test: until then every `work` of a Slow service waits (the actor is busy meanwhile). */
+let gate = deferred();
+/** Resolved when a Slow service has a message in hand. */
+let working = deferred();
+
+/** A service that takes its time: each message waits until the test lets it go. */
+class Slow extends Service {
+  async work(n: number): Promise<number> {
+    working.resolve();
+    await gate.promise;
+    return n;
+  }
+  refuse(): never {
+    throw new Refusal('NotNow', 'not now');
+  }
+  fail(): never {
+    throw new Error('on purpose');
+  }
+}
+
+async function node(t: { teardown(fn: () => unknown): void }, machineId = 'metrics-test'): Promise<Node> {
+  const n = await start({ machineId, onWarning: () => {} });
+  t.teardown(() => n.stop());
+  return n;
+}
+
+const actorNamed = (n: Node, name: string): ActorMetrics => n.metrics().actors.find((a) => a.name === name)!;
+
+test.serial('a flooded slow service shows its mailbox depth, its peak, what was refused and what it handled', async (t) => {
+  gate = deferred();
+  const n = await node(t);
+  await n.spawn(Slow, { name: 'slow', mailbox: { capacity: 50 } });
+  const slow = await n.service<Slow>('slow');
+  working = deferred();
+  const calls = [slow.work(0)];
+  await within(working.promise, 'the first message to be in hand');
+  for (let i = 1; i <= 50; i++) calls.push(slow.work(i)); // 50 queued behind it
+  const refused = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => slow.work(100 + i)));
+  t.true(refused.every((r) => r.status === 'rejected' && r.reason instanceof MailboxFullError));
+  let seen = actorNamed(n, 'slow');
+  t.like(seen, { name: 'slow', label: 'Slow', in: 'thread', status: 'running', mailbox: 50, mailboxPeak: 50, mailboxCapacity: 50, dropped: 10, restarts: 0 });
+  t.deepEqual(seen.failures, { MAILBOX_FULL: 10 });
+
+  // Let it go: the flood drains, and every call was handled (the describe call too).
+  gate.resolve();
+  t.is((await within(Promise.all(calls), 'the flood to drain')).length, 51);
+  seen = actorNamed(n, 'slow');
+  t.like(seen, { mailbox: 0, mailboxPeak: 50 });
+  t.true(seen.handled >= 52, `handled ${seen.handled}`);
+  for (let i = 0; i < 20; i++) await slow.work(i);
+  t.is(actorNamed(n, 'slow').handlingUs.count, 1, 'one message in 64 is timed');
+  await t.throwsAsync(slow.refuse());
+  t.deepEqual(actorNamed(n, 'slow').failures, { MAILBOX_FULL: 10, SERVICE_ERROR: 1 });
+  // A crash ends the run: the next run starts its counters afresh and knows it is a restart.
+  const back = await watchAdded(n, ['slow']);
+  await t.throwsAsync(slow.fail());
+  await back.arrived;
+  t.like(actorNamed(n, 'slow'), { restarts: 1, handled: 0, mailboxPeak: 0, failures: {} });
+  const sample = n.metrics();
+  t.is(sample.node, `metrics-test/${process.pid}/0`);
+  t.true(sample.eventLoop.utilization >= 0 && sample.eventLoop.utilization <= 1);
+  t.true(sample.memory.heapUsed > 0 && sample.memory.rss >= sample.memory.heapUsed);
+});
+
+test.serial('links count messages and bytes each way; the robot sample covers every node, a worker and a process too', async (t) => {
+  const n = await node(t, 'metrics-robot');
+  await n.spawn(Counter, { name: 'in-worker', in: 'worker', module: MODULE });
+  await n.spawn(Counter, { name: 'in-process', in: 'process', module: MODULE });
+  const remote = await n.service<Counter>('in-process');
+  for (let i = 0; i < 20; i++) await remote.add(1);
+  const unix = n.metrics().links.find((l) => l.path === 'unix')!;
+  t.truthy(unix, 'a unix link to the child process');
+  t.true(unix.up);
+  t.true(unix.messagesOut >= 20 && unix.messagesIn >= 20, `${unix.messagesOut} out, ${unix.messagesIn} in`);
+  t.true(unix.bytesOut > unix.messagesOut * 4 && unix.bytesIn > unix.messagesIn * 4, 'bytes count frames, headers included');
+  t.true(n.metrics().actors.some((a) => a.name === 'in-worker' && a.in === 'worker'), 'the stand-in of a placed service says where it runs');
+
+  const robot = await n.robotMetrics();
+  const nodes = robot.map((m) => m.node);
+  t.is(nodes.length, 3, nodes.join(', '));
+  const child = robot.find((m) => m.actors.some((a) => a.name === 'in-process' && a.in === 'thread'))!;
+  t.truthy(child, 'the child process reports the service itself');
+  t.true(child.actors.find((a) => a.name === 'in-process')!.handled >= 20);
+});
+
+test.serial('the real Prometheus exporter, scraped over HTTP, shows a service mailbox depth and call count', async (t) => {
+  gate = deferred();
+  const n = await node(t, 'metrics-prom');
+  await n.spawn(Slow, { name: 'prom-slow' });
+  const slow = await n.service<Slow>('prom-slow');
+  working = deferred();
+  const held = [slow.work(0)];
+  await within(working.promise, 'the first message to be in hand');
+  for (let i = 1; i < 8; i++) held.push(slow.work(i)); // 7 waiting
+  const server = createServer((req, res) => prometheus.getMetricsRequestHandler(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const series = (name: string): string | undefined => text.split('\n').find((l) => l.startsWith(name) && l.includes('qiact_service="prom-slow"'));
+  t.regex(series('qiact_actor_mailbox_depth') ?? '', / 7$/, text.slice(0, 2000));
+  t.regex(series('qiact_actor_messages') ?? '', / 2$/, 'the describe call was handled, and the work in hand is counted');
+  t.regex(text, /qiact_node_actors\{[^}]*qiact_node="metrics-prom\/\d+\/0"[^}]*\} \d+/);
+  gate.resolve();
+  await Promise.all(held);
+});

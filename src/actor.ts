@@ -5,6 +5,7 @@ import { PENDING, SETTLED, type Envelope } from './envelope.js';
 import { MailboxFullError, QiactError, ReceiverStoppedError, ServiceError, type CallTarget } from './errors.js';
 import type { Mailbox } from './mailbox.js';
 import { Histogram } from './observe/histogram.js';
+import { endSpan, ROOT_CONTEXT, runIn, startServerSpan, tracingState, type Span } from './observe/tracing.js';
 import type { PendingCalls } from './pending-calls.js';
 import type { SignalSink } from './signal.js';
 
@@ -84,6 +85,8 @@ export class Actor {
   timing: Histogram | null = null;
   /** When the sampled message in hand started (ms), or -1. */
   #sampledAt = -1;
+  /** The SERVER span of the message in hand, while tracing. */
+  #span: Span | null = null;
 
   constructor(
     readonly host: ActorHost,
@@ -167,7 +170,8 @@ export class Actor {
       if (env === null) return;
       // The caller already gave up (timeout or cancel): do not run work nobody waits for.
       if (env.state === SETTLED) continue;
-      this.#handle(env);
+      if (tracingState.on) this.#handleTraced(env);
+      else this.#handle(env);
       if (--budget === 0) {
         if (this.mailbox.length > 0 && !this.#scheduled) {
           this.#scheduled = true;
@@ -199,6 +203,30 @@ export class Actor {
     if (env.state === PENDING) this.host.pending.resolve(env, result);
   }
 
+  /**
+   * Handles `env` inside its trace: a SERVER span (CONSUMER for a post) whose parent came with the
+   * message, active while the handler runs so that what it calls joins the trace. A message with
+   * no trace context runs in the root context, so that nothing leaks from the previous one.
+   */
+  #handleTraced(env: Envelope): void {
+    const parent = env.trace;
+    if (parent === null) {
+      runIn(ROOT_CONTEXT, () => this.#handle(env));
+      return;
+    }
+    const { span, ctx } = startServerSpan(parent, this.label, env.method, this.address.text, env.state === PENDING);
+    this.#span = span;
+    runIn(ctx, () => this.#handle(env));
+    if (this.#busy !== env) this.#endSpan(undefined);
+  }
+
+  #endSpan(error: unknown): void {
+    const span = this.#span;
+    if (span === null) return;
+    this.#span = null;
+    endSpan(span, error);
+  }
+
   /** The sampled message in hand is done: its handling time goes into the histogram. */
   #timed(): void {
     (this.timing ??= new Histogram()).record((performance.now() - this.#sampledAt) * 1000);
@@ -216,6 +244,7 @@ export class Actor {
     if (env === null) return; // killed meanwhile; the call was already rejected
     this.#busy = null;
     if (this.#sampledAt >= 0) this.#timed();
+    if (this.#span !== null) this.#endSpan(undefined);
     if (env.state === PENDING) this.host.pending.resolve(env, value);
     this.#resume();
   };
@@ -244,6 +273,7 @@ export class Actor {
   #failed(env: Envelope, error: unknown): void {
     const refusal = isRefusal(error);
     if (this.#sampledAt >= 0) this.#timed();
+    if (this.#span !== null) this.#endSpan(error);
     // The runtime's own errors reach the caller as they are; the service's are wrapped.
     const failure = error instanceof QiactError ? error : toServiceError(this.target(env.method), error, !refusal);
     this.#countFailure(failure);
@@ -322,6 +352,7 @@ export class Actor {
 
   #finish(reason: ExitReason): void {
     if (this.#status === STOPPED) return;
+    if (this.#span !== null) this.#endSpan(reason instanceof Error ? reason : new Error(`stopped: ${reason}`));
     this.#status = STOPPED;
     this.#exitReason = reason;
     this.#drain(reason);

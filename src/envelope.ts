@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { CallTarget } from './errors.js';
 import type { DueList } from './pending-calls.js';
 
@@ -53,6 +54,8 @@ export class Envelope {
   link: CallLink | null = null;
   id = 0;
   inbound = false;
+  /** The trace context it carries (set only while an OpenTelemetry SDK is registered). */
+  trace: Context | null = null;
 
   constructor(
     readonly target: Destination,

@@ -24,6 +24,8 @@ import { SupervisorBehaviour, type ChildInfo, type SupervisorHost, type TreeNode
 import { PlacedChild, type PlacementHost } from './placement/placed-child.js';
 import { MetricsSampler, type MetricsSource } from './observe/metrics.js';
 import { OtelMetrics } from './observe/otel-metrics.js';
+import { activeContext, endSpan, refreshTracing, startClientSpan, tracingState } from './observe/tracing.js';
+import type { Path } from './address.js';
 
 export interface StartOptions {
   /** This computer's id; default `QIACT_MACHINE_ID`, else the persisted one. */
@@ -187,6 +189,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.#options = options;
     this.router = new Router(this, options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout });
     this.#signals = new SignalQueue((error) => this.warn('a signal subscriber threw', error));
+    refreshTracing();
     this.directoryFactory = {
       kind: 'behaviour',
       label: DIRECTORY_NAME,
@@ -423,12 +426,46 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     env.resolve = capturedResolve;
     env.reject = capturedReject;
     this.pending.track(env, timeoutMs, signal);
+    if (tracingState.on) return this.#tracedCall(env, promise, actor.label, 'direct', null);
     if (env.state === PENDING) actor.deliver(env);
     return promise;
   }
 
   post(actor: Actor, method: string, args: unknown[]): void {
-    actor.deliver(new Envelope(actor, method, args, false));
+    const env = new Envelope(actor, method, args, false);
+    if (tracingState.on) env.trace = activeContext();
+    actor.deliver(env);
+  }
+
+  /**
+   * A call made while tracing: its CLIENT span, whose context travels with the message and ends
+   * with the outcome. The runtime's own requests (`@describe`, …) make no span; a subscription
+   * carries the caller's context to the service without one.
+   */
+  #tracedCall(env: Envelope, promise: Promise<unknown>, service: string, path: Path, via: { peer: Peer; to: RemoteActor } | null): Promise<unknown> {
+    const send = (): void => {
+      if (env.state !== PENDING) return;
+      if (via === null) (env.target as Actor).deliver(env);
+      else via.peer.call(env, via.to.address, this.self.text);
+    };
+    if (env.method.startsWith('@')) {
+      if (env.method.startsWith('@subscribe')) env.trace = activeContext();
+      send();
+      return promise;
+    }
+    const { span, ctx } = startClientSpan(service, env.method, path, this.nodeKey);
+    env.trace = ctx;
+    send();
+    return promise.then(
+      (value) => {
+        endSpan(span);
+        return value;
+      },
+      (error: unknown) => {
+        endSpan(span, error);
+        throw error;
+      },
+    );
   }
 
   call(actor: Actor, method: string, args: unknown[]): Promise<unknown> {
@@ -442,12 +479,13 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     env.resolve = capturedResolve;
     env.reject = capturedReject;
     this.pending.track(env, timeoutMs, signal);
+    if (tracingState.on) return this.#tracedCall(env, promise, to.target(method).service, peer.path, { peer, to });
     if (env.state === PENDING) peer.call(env, to.address, this.self.text);
     return promise;
   }
 
   postVia(peer: Peer, to: RemoteActor, method: string, args: unknown[]): void {
-    peer.post(to.address, this.self.text, method, args);
+    peer.post(to.address, this.self.text, method, args, tracingState.on ? activeContext() : null);
   }
 
   /** Subscribes to `member` of a service on another node; resolves to the subscription's number there. */
@@ -457,6 +495,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     env.resolve = capturedResolve;
     env.reject = capturedReject;
     this.pending.track(env, timeoutMs, undefined);
+    if (tracingState.on) env.trace = activeContext();
     const sub = peer.subscribe(env, to.address, this.self.text, member, (value) => this.dispatch(deliver, value), end);
     return promise.then(() => sub);
   }

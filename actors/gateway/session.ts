@@ -8,6 +8,7 @@ import type { Link } from '../../src/transport/link.js';
 import type { Permissions } from './permissions.js';
 import { notPlain } from './plain-data.js';
 import { publicError } from './public-error.js';
+import { contextFrom, runIn, tracingState } from '../../src/observe/tracing.js';
 
 /** The Gateway's limits, per connection unless said otherwise. */
 export interface GatewayLimits {
@@ -188,6 +189,13 @@ export class GatewaySession {
       return;
     }
     if (this.#state === 'authenticating') return this.#authenticate(m);
+    // While tracing, the client's trace context is active as its message goes in: what the
+    // gateway calls on the client's behalf joins the client's trace.
+    if (tracingState.on) return runIn(contextFrom((m as { trace?: unknown }).trace), () => this.#handle(m));
+    this.#handle(m);
+  }
+
+  #handle(m: GatewayMessage): void {
     switch (m.kind) {
       case 'call':
         return void this.#call(m);

@@ -4,6 +4,7 @@ import { AuthenticationError, BadMessageError, CallTimeoutError, InvalidArgument
 import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage } from '../messages.js';
 import { checkCallOptions, makeHandle, type CallOptions, type HandleTarget, type Remote, type Subscription } from '../remote.js';
 import type { Link } from '../transport/link.js';
+import { activeContext, carrierOf, endSpan, refreshTracing, startClientSpan, tracingState } from '../observe/tracing.js';
 import { TlsDialer, type Dialer, type TlsDialOptions } from './tls-dialer.js';
 import { XmppDialer } from './xmpp-dialer.js';
 import type { XmppDialOptions } from './xmpp-types.js';
@@ -96,6 +97,7 @@ class GatewayClient implements Session {
     this.#timeout = options.callTimeout ?? 30_000;
     checkCallOptions({ timeout: this.#timeout });
     this.#warn = options.onWarning ?? ((message, error) => console.warn(`qiact: ${message}`, error ?? ''));
+    refreshTracing();
   }
 
   get connected(): boolean {
@@ -251,7 +253,7 @@ class GatewayClient implements Session {
     });
   }
 
-  async #request(kind: 'call' | 'subscribe', service: string, method: string, args: unknown[], timeoutMs: number, sub = 0, now = false): Promise<unknown> {
+  async #request(kind: 'call' | 'subscribe', service: string, method: string, args: unknown[], timeoutMs: number, sub = 0, now = false, trace?: Record<string, string>): Promise<unknown> {
     if (!now) await this.#whenConnected(timeoutMs, service, method);
     const link = this.#link;
     if (link === null) throw new NodeStoppedError(`session with ${this.#url}`);
@@ -263,7 +265,7 @@ class GatewayClient implements Session {
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, service, method, timer });
       try {
-        if (kind === 'call') link.send({ kind: 'call', id, to: service, from: '', method, args, timeout: timeoutMs });
+        if (kind === 'call') link.send(trace === undefined ? { kind: 'call', id, to: service, from: '', method, args, timeout: timeoutMs } : { kind: 'call', id, to: service, from: '', method, args, timeout: timeoutMs, trace });
         else link.send({ kind: 'subscribe', id, to: service, from: '', member: method, sub });
       } catch (error) {
         // An argument CBOR cannot carry: this call fails, the session goes on.
@@ -276,11 +278,25 @@ class GatewayClient implements Session {
 
   call(service: string, method: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
     checkCallOptions(options);
-    return this.#request('call', service, method, args, options?.timeout ?? this.#timeout);
+    const timeout = options?.timeout ?? this.#timeout;
+    if (!tracingState.on || method.startsWith('@')) return this.#request('call', service, method, args, timeout);
+    // Traced: this client's CLIENT span, whose context the gateway carries on into the robot.
+    const { span, ctx } = startClientSpan(service, method, this.#url.startsWith('xmpp:') ? 'xmpp' : 'gateway', this.#url);
+    return this.#request('call', service, method, args, timeout, 0, false, carrierOf(ctx)).then(
+      (value) => {
+        endSpan(span);
+        return value;
+      },
+      (error: unknown) => {
+        endSpan(span, error);
+        throw error;
+      },
+    );
   }
 
   post(service: string, method: string, args: unknown[]): void {
-    if (this.#link !== null) this.#link.send({ kind: 'post', to: service, from: '', method, args });
+    const trace = tracingState.on ? carrierOf(activeContext()) : undefined;
+    if (this.#link !== null) this.#link.send(trace === undefined ? { kind: 'post', to: service, from: '', method, args } : { kind: 'post', to: service, from: '', method, args, trace });
     else void this.#whenConnected(this.#timeout, service, method).then(
       () => this.post(service, method, args),
       (error: unknown) => this.#warn(`post ${service}.${method} dropped`, error),

@@ -8,6 +8,18 @@ import { parseMessage, type Message, type MessageOf } from '../messages.js';
 import type { PendingCalls } from '../pending-calls.js';
 import { MAX_TIMEOUT_MS } from '../remote.js';
 import type { Link } from '../transport/link.js';
+import { carrierOf, contextFrom, runIn, tracingState, type Context } from '../observe/tracing.js';
+
+/** A call, post or subscribe message with the optional W3C trace context it may carry. */
+type Traced = { trace?: Record<string, string> };
+
+/** Puts the trace context on an outgoing message (only while tracing: otherwise there is none). */
+function withTrace<M extends Message>(message: M, ctx: Context | null): M {
+  if (ctx === null) return message;
+  const carrier = carrierOf(ctx);
+  if (carrier !== undefined) (message as M & Traced).trace = carrier;
+  return message;
+}
 
 /** What a peer needs from its node. */
 export interface PeerHost {
@@ -169,7 +181,7 @@ export class Peer implements CallLink {
   /** Sends a tracked call: its envelope settles on reply, fail, timeout, cancel or link loss. */
   call(env: Envelope, to: string, from: string): void {
     this.#track(env);
-    this.#send({ kind: 'call', id: env.id, to, from, method: env.method, args: env.args, timeout: env.timeoutMs });
+    this.#send(withTrace({ kind: 'call', id: env.id, to, from, method: env.method, args: env.args, timeout: env.timeoutMs }, env.trace));
   }
 
   #track(env: Envelope): void {
@@ -183,8 +195,8 @@ export class Peer implements CallLink {
     this.#calls.set(id, env);
   }
 
-  post(to: string, from: string, method: string, args: unknown[]): boolean {
-    return this.#send({ kind: 'post', to, from, method, args });
+  post(to: string, from: string, method: string, args: unknown[], trace: Context | null = null): boolean {
+    return this.#send(withTrace({ kind: 'post', to, from, method, args }, trace));
   }
 
   /** Subscribes to `member` of `to`; `env` settles when the peer accepted (or refused) it. */
@@ -196,7 +208,7 @@ export class Peer implements CallLink {
       this.#subscriptions.delete(sub);
       return sub;
     }
-    this.#send({ kind: 'subscribe', id: env.id, to, from, member, sub });
+    this.#send(withTrace({ kind: 'subscribe', id: env.id, to, from, member, sub }, env.trace));
     return sub;
   }
 
@@ -291,6 +303,7 @@ export class Peer implements CallLink {
         if (actor !== undefined) {
           const env = new Envelope(actor, m.method, m.args, false);
           env.link = this; // who sent it, for the service (context.caller)
+          if (tracingState.on) env.trace = contextFrom((m as Traced).trace);
           actor.deliver(env);
         } else this.host.warn(`post ${m.method} from ${m.from} dropped: no actor ${m.to} runs here`);
         return;
@@ -354,6 +367,8 @@ export class Peer implements CallLink {
     env.link = this;
     env.id = m.id;
     env.inbound = true;
+    // The runtime's own requests (@describe, …) make no span, as on the caller's side.
+    if (tracingState.on && !m.method.startsWith('@')) env.trace = contextFrom((m as Traced).trace);
     this.host.pending.track(env, Math.min(Math.max(m.timeout, 1), MAX_TIMEOUT_MS), undefined);
     actor.deliver(env);
   }
@@ -374,7 +389,8 @@ export class Peer implements CallLink {
       this.#served.delete(m.sub);
       this.#send({ kind: 'ended', sub: m.sub, reason });
     };
-    this.host.callActor(actor, '@subscribe', [m.member, deliver, end], 30_000).then(
+    const subscribe = (): Promise<unknown> => this.host.callActor(actor, '@subscribe', [m.member, deliver, end], 30_000);
+    (tracingState.on ? runIn(contextFrom((m as Traced).trace), subscribe) : subscribe()).then(
       (id) => {
         served.id = id as number;
         // Unsubscribed (or the link closed) while the service was answering: undo it there.

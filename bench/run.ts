@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
 const only = args.includes('--only');
-const benches = only ? ['latency.ts'] : ['latency.ts', 'handshake.ts', 'directory-scale.ts'];
+const benches = only ? ['latency.ts'] : ['latency.ts', 'tracing.ts', 'handshake.ts', 'directory-scale.ts'];
 for (const bench of benches) {
   const script = fileURLToPath(new URL(bench, import.meta.url));
   const { status } = spawnSync(process.execPath, ['--import=tsx', script, ...args], { stdio: 'inherit' });

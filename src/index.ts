@@ -21,6 +21,8 @@ export { gateway, GatewayService, DEFAULT_GATEWAY_PORT } from '../actors/gateway
 export { hashToken, newToken } from '../actors/gateway/tokens.js';
 export { connect } from './client/gateway-client.js';
 export { xmppLink, XmppLinkService } from '../actors/xmpp/xmpp-link.js';
+export { robotMetrics, ROBOT_METRICS_NAME } from '../actors/metrics/robot-metrics.js';
+export type { RobotMetricsService } from '../actors/metrics/robot-metrics.js';
 export { robots } from './client/robots.js';
 export {
   ErrorCode,

@@ -9,10 +9,13 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MailboxFullError, Refusal, Service, start, type ActorMetrics, type Node } from '../src/index.js';
+import { gateway, hashToken, MailboxFullError, Refusal, ROBOT_METRICS_NAME, robotMetrics, Service, start, type ActorMetrics, type GatewayService, type Node } from '../src/index.js';
+import { makeCerts } from './_support/certs.js';
+import { join } from 'node:path';
 import { Counter } from './fixtures/services.js';
 import { deferred, within } from './_support/wait.js';
 import { watchAdded } from './_support/workers.js';
+import { cliEnv, qiact } from './_support/cli.js';
 
 // Registered before any node starts: OpenTelemetry's metrics API has no proxy (see the README).
 const prometheus = new PrometheusExporter({ preventServerStart: true });
@@ -125,4 +128,66 @@ test.serial('the real Prometheus exporter, scraped over HTTP, shows a service ma
   t.regex(text, /qiact_node_actors\{[^}]*qiact_node="metrics-prom\/\d+\/0"[^}]*\} \d+/);
   gate.resolve();
   await Promise.all(held);
+});
+
+/** Handles one message every few ms: a flood makes its mailbox deep while it keeps working. */
+class Steady extends Service {
+  async work(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+test.serial('qiact top --json streams samples: a flooded service shows its mailbox depth and its message rate; the text view lists it', async (t) => {
+  const n = await start({ machineId: 'metrics-top', listen: ['tcp:127.0.0.1:0'], onWarning: () => {} });
+  t.teardown(() => n.stop());
+  await n.spawn(Steady, { name: 'steady' });
+  const steady = await n.service<Steady>('steady');
+  for (let i = 0; i < 5000; i++) steady.work.post();
+  const inside = actorNamed(n, 'steady');
+  t.true(inside.mailbox > 4000, `mailbox ${inside.mailbox}`);
+
+  const env = cliEnv();
+  const directory = ['--directory', n.endpoints.find((e) => e.startsWith('tcp:'))!];
+  const json = await qiact(env, 'top', '--json', '--count', '2', '--interval', '300', ...directory);
+  t.is(json.code, 0, json.stderr);
+  const samples = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { nodes: { node: string }[]; actors: (ActorMetrics & { rate: number | null })[] });
+  t.is(samples.length, 2);
+  t.true(samples[1]!.nodes.some((m) => m.node === `metrics-top/${process.pid}/0`));
+  const seen = samples[1]!.actors.find((a) => a.name === 'steady')!;
+  t.true(seen.mailbox > 0, `mailbox ${seen.mailbox}`);
+  t.true(seen.rate !== null && seen.rate > 0, `rate ${seen.rate}`);
+  t.is(samples[0]!.actors.find((a) => a.name === 'steady')!.rate, null, 'no rate before a second sample');
+
+  const text = await qiact(env, 'top', '--count', '1', '--sort', 'mailbox', ...directory);
+  t.is(text.code, 0, text.stderr);
+  const lines = text.stdout.split('\n');
+  const header = lines.findIndex((l) => l.startsWith('SERVICE'));
+  t.regex(lines[header]!, /^SERVICE +NODE +IN +MAILBOX +PEAK +MSG\/S +HANDLED +FAILED +RESTARTS +p99 µs$/);
+  t.regex(lines[header + 1]!, /^steady +metrics-top\/\d+\/0 +thread +\d+\/10000 /, 'the deepest mailbox comes first');
+  const bad = await qiact(env, 'top', '--sort', 'size', ...directory);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--sort must be 'mailbox' or 'rate', not 'size'/);
+});
+
+test.serial('qiact top through the Gateway: an identity that may only watch RobotMetrics.samples sees the robot; one that may not is told why', async (t) => {
+  const certs = makeCerts();
+  const n = await start({ machineId: 'metrics-door', onWarning: () => {} });
+  t.teardown(() => n.stop());
+  await n.spawn(Counter, { name: 'arm' });
+  await n.spawn(robotMetrics(n, { interval: 200 }), { name: ROBOT_METRICS_NAME });
+  const permissions = { viewer: { allow: [`${ROBOT_METRICS_NAME}.samples`], readOnly: true }, stranger: { allow: ['arm.add'] } };
+  await n.spawn(gateway({ listen: 'tls://127.0.0.1:0', cert: certs.server.cert, key: certs.server.key, tokens: { viewer: hashToken('viewer-token'), stranger: hashToken('stranger-token') }, permissions }), { name: 'Gateway' });
+  const url = await (await n.service<GatewayService>('Gateway')).endpoint();
+  const env = cliEnv();
+  const door = ['--gateway', url, '--ca', join(certs.dir, 'test-ca.crt')];
+
+  const seen = await qiact(env, 'top', '--json', '--count', '1', ...door, '--token', 'viewer-token');
+  t.is(seen.code, 0, seen.stderr);
+  const sample = JSON.parse(seen.stdout) as { nodes: { node: string }[]; actors: ActorMetrics[] };
+  t.deepEqual(sample.nodes.map((m) => m.node), [`metrics-door/${process.pid}/0`]);
+  t.true(sample.actors.some((a) => a.name === 'arm'));
+
+  const refused = await qiact(env, 'top', '--count', '1', ...door, '--token', 'stranger-token');
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /the robot offers no RobotMetrics service to this client .*RobotMetrics\.samples/);
 });

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_GATEWAY_PORT, gateway, type GatewayOptions, type GatewayService } from '../../actors/gateway/gateway.js';
 import { newToken } from '../../actors/gateway/tokens.js';
+import { robotMetrics, ROBOT_METRICS_NAME } from '../../actors/metrics/robot-metrics.js';
+import { ChildStartError, NameTakenError } from '../errors.js';
 import { runPart, UsageError, type RobotOptions } from './session.js';
 
 /** The Gateway's name in the directory. */
@@ -40,12 +42,17 @@ export function readGatewayConfig(path: string): GatewayOptions {
 
 /**
  * `qiact gateway --config FILE`: a node that joins the robot's directory and runs the Gateway
- * under a supervisor (restarted if it crashes), until Ctrl-C.
+ * under a supervisor (restarted if it crashes), until Ctrl-C. Beside it runs the robot's
+ * RobotMetrics service (unless another node offers one), which `qiact top --gateway` watches.
  */
 export async function runGateway(options: RobotOptions & { config: string }, print: (line: string) => void, warn: (line: string) => void): Promise<number> {
   const child = { id: 'gateway', name: GATEWAY_NAME, start: gateway(readGatewayConfig(options.config)) };
   return runPart('gateway', options, child, async (node) => {
     const endpoint = await (await node.service<GatewayService>(GATEWAY_NAME)).endpoint();
+    await node.spawn(robotMetrics(node), { name: ROBOT_METRICS_NAME }).catch((error: unknown) => {
+      // Another node of the robot offers one already: that one serves.
+      if (!(error instanceof NameTakenError || (error instanceof ChildStartError && error.cause instanceof NameTakenError))) throw error;
+    });
     return { event: 'listening', endpoint, line: `listening on ${endpoint}` };
   }, print, warn);
 }

@@ -9,6 +9,7 @@ import { listRobots, listServices, serviceInfo, trees } from './inspect-commands
 import type { GatewayCliOptions } from './robot.js';
 import { call, get, post, set, watch } from './member-commands.js';
 import { runModule } from './run-command.js';
+import { top, type TopOptions } from './top-command.js';
 import { DEFAULT_DIRECTORY, UsageError, type RobotOptions } from './session.js';
 
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -138,6 +139,13 @@ function program(exit: (code: number) => void): Command {
   robot(qiact.command('tree'))
     .description('the supervision trees of every node, with where each child lives and its restarts')
     .action((o: RobotOptions) => done(trees(o, print, warn)));
+  robot(qiact.command('top'))
+    .description('a live view of the robot: its nodes, then its actors by mailbox depth or message rate, with failures and restarts, every second (--json: one sample per line)')
+    .option('--sort <key>', "order actors by 'mailbox' (default) or 'rate'")
+    .option('--limit <n>', 'actors shown (default 25)')
+    .option('--interval <ms>', 'between samples, from inside (default 1000; through a door the robot sends one a second)')
+    .option('--count <n>', 'stop after this many samples (default: until Ctrl-C)')
+    .action((o: TopOptions) => done(top(o, print, warn)));
   qiact
     .command('bench')
     .description('run the benches from a clone (latency per path, directory scale); options go to them: --quick, --json, --only <path>')

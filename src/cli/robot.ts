@@ -7,6 +7,8 @@ import { AuthenticationError, UnreachableError } from '../errors.js';
 import type { Node, NodeInfo } from '../node.js';
 import { describeOf, type Remote } from '../remote.js';
 import type { TreeNode } from '../supervision/supervisor.js';
+import type { NodeMetrics } from '../observe/metrics.js';
+import { ROBOT_METRICS_NAME, type RobotMetricsService } from '../../actors/metrics/robot-metrics.js';
 import { joinRobot, timeoutOf, UsageError, type RobotOptions } from './session.js';
 
 /** A service as a listing shows it: everything from inside, its name only through the gateway. */
@@ -20,6 +22,11 @@ export interface Robot {
   list(): Promise<Listed[]>;
   info(name: string): Promise<{ info: Listed; description: ServiceDescription }>;
   trees(): Promise<(NodeInfo & { tree: TreeNode })[]>;
+  /**
+   * Samples of every node, to `each`, every `intervalMs` (from inside) or as the robot's
+   * RobotMetrics service sends them (through a door: one a second); resolves once watching.
+   */
+  watchMetrics(intervalMs: number, each: (sample: NodeMetrics[]) => void, failed: (error: unknown) => void): Promise<{ off(): void }>;
   close(): Promise<void>;
 }
 
@@ -33,6 +40,22 @@ function fromNode(node: Node): Robot {
       return { info, description: describeOf(await node.service(name)) };
     },
     trees: async () => Promise.all((await node.nodes()).map(async (n) => ({ ...n, tree: await node.treeOf(n.node) }))),
+    watchMetrics: async (intervalMs, each, failed) => {
+      let on = true;
+      const loop = async (): Promise<void> => {
+        while (on) {
+          const started = Date.now();
+          try {
+            each(await node.robotMetrics());
+          } catch (error) {
+            failed(error);
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, intervalMs - (Date.now() - started))));
+        }
+      };
+      void loop();
+      return { off: () => void (on = false) };
+    },
     close: () => node.stop(),
   };
 }
@@ -45,6 +68,13 @@ function fromSession(session: Session): Robot {
     info: async (name) => ({ info: { name }, description: describeOf(await session.service(name)) }),
     trees: () => {
       throw new Error("tree is not available through the gateway: it shows the robot's inside (addresses, processes); run it on the robot");
+    },
+    watchMetrics: async (_intervalMs, each) => {
+      const metrics = await session.service<RobotMetricsService>(ROBOT_METRICS_NAME).catch((error: unknown) => {
+        throw new Error(`the robot offers no ${ROBOT_METRICS_NAME} service to this client (${(error as Error).message}); qiact gateway runs one, and its permissions must allow watching ${ROBOT_METRICS_NAME}.samples`, { cause: error });
+      });
+      const sub = await metrics.samples.connect(each);
+      return { off: () => sub.off() };
     },
     close: () => session.close(),
   };

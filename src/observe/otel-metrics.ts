@@ -1,9 +1,7 @@
 import { metrics, type Attributes, type BatchObservableResult, type Meter, type Observable, type ObservableCounter, type ObservableGauge } from '@opentelemetry/api';
 import { quantile } from './histogram.js';
+import { INSTRUMENTATION_NAME } from './scope.js';
 import type { NodeMetrics } from './metrics.js';
-
-/** The instrumentation scope of every qiact instrument and span. */
-export const INSTRUMENTATION_NAME = 'qiact';
 
 /** Series of unnamed actors are summed into one per node under this service name (they may be many). */
 export const UNNAMED = '(unnamed)';

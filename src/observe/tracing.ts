@@ -1,6 +1,6 @@
 import { context, propagation, ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { Path } from '../address.js';
-import { INSTRUMENTATION_NAME } from './otel-metrics.js';
+import { INSTRUMENTATION_NAME } from './scope.js';
 
 /**
  * Tracing through OpenTelemetry's API. With no SDK registered every call pays one read of the

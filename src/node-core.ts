@@ -24,7 +24,7 @@ import { SupervisorBehaviour, type ChildInfo, type SupervisorHost, type TreeNode
 import { PlacedChild, type PlacementHost } from './placement/placed-child.js';
 import { MetricsSampler, type MetricsSource } from './observe/metrics.js';
 import { OtelMetrics } from './observe/otel-metrics.js';
-import { activeContext, endSpan, refreshTracing, startClientSpan, tracingState } from './observe/tracing.js';
+import { activeContext, endedWith, refreshTracing, startClientSpan, tracingState } from './observe/tracing.js';
 import type { Path } from './address.js';
 
 export interface StartOptions {
@@ -456,16 +456,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     const { span, ctx } = startClientSpan(service, env.method, path, this.nodeKey);
     env.trace = ctx;
     send();
-    return promise.then(
-      (value) => {
-        endSpan(span);
-        return value;
-      },
-      (error: unknown) => {
-        endSpan(span, error);
-        throw error;
-      },
-    );
+    return endedWith(span, promise);
   }
 
   call(actor: Actor, method: string, args: unknown[]): Promise<unknown> {

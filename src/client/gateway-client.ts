@@ -4,7 +4,7 @@ import { AuthenticationError, BadMessageError, CallTimeoutError, InvalidArgument
 import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage } from '../messages.js';
 import { checkCallOptions, makeHandle, type CallOptions, type HandleTarget, type Remote, type Subscription } from '../remote.js';
 import type { Link } from '../transport/link.js';
-import { activeContext, carrierOf, endSpan, refreshTracing, startClientSpan, tracingState } from '../observe/tracing.js';
+import { activeContext, carrierOf, endedWith, refreshTracing, startClientSpan, tracingState } from '../observe/tracing.js';
 import { TlsDialer, type Dialer, type TlsDialOptions } from './tls-dialer.js';
 import { XmppDialer } from './xmpp-dialer.js';
 import type { XmppDialOptions } from './xmpp-types.js';
@@ -282,16 +282,7 @@ class GatewayClient implements Session {
     if (!tracingState.on || method.startsWith('@')) return this.#request('call', service, method, args, timeout);
     // Traced: this client's CLIENT span, whose context the gateway carries on into the robot.
     const { span, ctx } = startClientSpan(service, method, this.#url.startsWith('xmpp:') ? 'xmpp' : 'gateway', this.#url);
-    return this.#request('call', service, method, args, timeout, 0, false, carrierOf(ctx)).then(
-      (value) => {
-        endSpan(span);
-        return value;
-      },
-      (error: unknown) => {
-        endSpan(span, error);
-        throw error;
-      },
-    );
+    return endedWith(span, this.#request('call', service, method, args, timeout, 0, false, carrierOf(ctx)));
   }
 
   post(service: string, method: string, args: unknown[]): void {

@@ -88,6 +88,20 @@ export function endSpan(span: Span, error?: unknown): void {
   span.end();
 }
 
+/** `promise`, ending `span` with its outcome when it settles. */
+export function endedWith<T>(span: Span, promise: Promise<T>): Promise<T> {
+  return promise.then(
+    (value) => {
+      endSpan(span);
+      return value;
+    },
+    (error: unknown) => {
+      endSpan(span, error);
+      throw error;
+    },
+  );
+}
+
 /** Runs `fn` with `ctx` active (its awaits keep it, with the SDK's AsyncLocalStorage context manager). */
 export function runIn<T>(ctx: Context, fn: () => T): T {
   return context.with(ctx, fn);

@@ -5,6 +5,21 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 
 export function machineState(): string {
-  const [one, five] = loadavg().map((l) => l.toFixed(2));
-  return `machine: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load average ${one} (1 min) ${five} (5 min), node ${process.version}, ${new Date().toISOString()}`;
+  const m = machineRow();
+  return `machine: ${m.cores} cores (${m.cpu}), ${m.memory_gib} GiB, load average ${m.load_1min} (1 min) ${m.load_5min} (5 min), node ${m.node}, ${m.at}`;
+}
+
+/** The same as a JSON row (`--json`): `{"measure":"machine",…}`. */
+export function machineRow(): { measure: 'machine'; cores: number; cpu: string; memory_gib: number; load_1min: number; load_5min: number; node: string; at: string } {
+  const [one = 0, five = 0] = loadavg();
+  return {
+    measure: 'machine',
+    cores: cpus().length,
+    cpu: cpus()[0]?.model.trim() ?? '?',
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    load_1min: Math.round(one * 100) / 100,
+    load_5min: Math.round(five * 100) / 100,
+    node: process.version,
+    at: new Date().toISOString(),
+  };
 }

@@ -4,8 +4,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { machineRow } from './machine-state.js';
 
 const args = process.argv.slice(2);
+// With --json, the machine's state leads the rows (each bench prints it above its table otherwise).
+if (args.includes('--json')) console.log(JSON.stringify(machineRow()));
 const only = args.includes('--only');
 const benches = only ? ['latency.ts'] : ['latency.ts', 'tracing.ts', 'handshake.ts', 'directory-scale.ts'];
 for (const bench of benches) {

@@ -165,12 +165,13 @@ export class Actor {
   #flush = (): void => {
     this.#scheduled = false;
     let budget = BATCH;
+    const traced = tracingState.on; // read once a batch: the per-message path stays as it was
     while (this.#status === RUNNING && this.#busy === null) {
       const env = this.mailbox.shift();
       if (env === null) return;
       // The caller already gave up (timeout or cancel): do not run work nobody waits for.
       if (env.state === SETTLED) continue;
-      if (tracingState.on) this.#handleTraced(env);
+      if (traced) this.#handleTraced(env);
       else this.#handle(env);
       if (--budget === 0) {
         if (this.mailbox.length > 0 && !this.#scheduled) {
@@ -184,7 +185,8 @@ export class Actor {
 
   #handle(env: Envelope): void {
     let result: unknown;
-    if ((++this.handled & TIMING_SAMPLE_MASK) === 0) this.#sampledAt = performance.now();
+    const sampled = (++this.handled & TIMING_SAMPLE_MASK) === 0;
+    if (sampled) this.#sampledAt = performance.now();
     handling.env = env;
     try {
       result = this.behaviour.handle(env.method, env.args);
@@ -199,7 +201,7 @@ export class Actor {
       (result as PromiseLike<unknown>).then(this.#asyncDone, this.#asyncFailed);
       return;
     }
-    if (this.#sampledAt >= 0) this.#timed();
+    if (sampled) this.#timed();
     if (env.state === PENDING) this.host.pending.resolve(env, result);
   }
 

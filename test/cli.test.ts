@@ -49,7 +49,9 @@ test('--help lists commands and every configuration default; unknown commands fa
 
 test('qiact bench runs the bench from a clone, passing its options on', async (t) => {
   const { stdout } = await qiact('bench', '--quick', '--only', 'direct', '--json');
-  const row = JSON.parse(stdout.trim()) as { path: string; p50_us: number; ratio: number };
+  const [machine, row] = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>) as [{ measure: string; cores: number; load_1min: number }, { path: string; p50_us: number; ratio: number }];
+  t.like(machine, { measure: 'machine' }, "the machine's state comes first");
+  t.true(machine.cores > 0 && machine.load_1min >= 0);
   t.is(row.path, 'direct');
   t.true(row.p50_us > 0 && row.ratio > 0);
 });

@@ -6,7 +6,7 @@
  *   npm run bench              table
  *   npm run bench -- --json    one JSON object per row
  *   npm run bench -- --quick   fewer rounds (a smoke run)
- *   npm run bench -- --only unix   one row (direct, port, unix, tcp, tls, gateway or xmpp)
+ *   npm run bench -- --only unix   one row (direct, port, unix, tcp, tls, gateway, wss or xmpp)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
@@ -216,7 +216,7 @@ async function process_(node: Node): Promise<Row> {
 }
 
 /** The other "machine" (its own process and machine id), started once for the tcp, gateway and xmpp rows. */
-let other: Promise<{ process: ChildProcess; gateway: string; xmpp: string | null }> | null = null;
+let other: Promise<{ process: ChildProcess; gateway: string; webSocket: string; xmpp: string | null }> | null = null;
 const certs = makeCerts();
 /** Cleanups of what the bench started (the XMPP server). */
 const cleanups: (() => unknown)[] = [];
@@ -236,12 +236,13 @@ async function xmppServer(): Promise<Prosody | null> {
   return server;
 }
 
-function otherMachine(node: Node, withXmpp = false): Promise<{ process: ChildProcess; gateway: string; xmpp: string | null }> {
+function otherMachine(node: Node, withXmpp = false): Promise<{ process: ChildProcess; gateway: string; webSocket: string; xmpp: string | null }> {
   other ??= (async () => {
     const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
     // Its gateway lets the bench's client in with a token, with limits far above the load here.
     const options: GatewayOptions = {
       listen: 'tls://127.0.0.1:0',
+      webSocket: { listen: 'wss://127.0.0.1:0' },
       cert: certs.server.cert,
       key: certs.server.key,
       tokens: { bench: hashToken('bench-token') },
@@ -268,8 +269,8 @@ function otherMachine(node: Node, withXmpp = false): Promise<{ process: ChildPro
       ...(server === null ? {} : { BENCH_XMPP: JSON.stringify(xmpp) }),
     };
     const child: ChildProcess = fork(fileURLToPath(new URL('./remote-node.ts', import.meta.url)), [], { env });
-    const ready = (await new Promise((resolve) => child.once('message', resolve))) as { gateway: string };
-    return { process: child, gateway: ready.gateway, xmpp: server?.service ?? null };
+    const ready = (await new Promise((resolve) => child.once('message', resolve))) as { gateway: string; webSocket: string };
+    return { process: child, gateway: ready.gateway, webSocket: ready.webSocket, xmpp: server?.service ?? null };
   })();
   return other;
 }
@@ -323,6 +324,26 @@ async function outside(node: Node): Promise<Row> {
 }
 
 /**
+ * The same client through the Gateway's WebSocket door (wss://), beside the same call through
+ * its TLS door: what a WebSocket costs over the raw TLS session.
+ */
+async function overWebSocket(node: Node): Promise<Row> {
+  const { gateway: url, webSocket } = await otherMachine(node, true);
+  const options = { token: 'bench-token', ca: certs.ca, servername: 'localhost', onWarning: () => {} };
+  const tls = await connectGateway(url, options);
+  const ws = await connectGateway(webSocket, options);
+  const overTls = await tls.service<Echo>('echo-tcp');
+  const echo = await ws.service<Echo>('echo-tcp');
+  const row = await measure('outside, a WebSocket client', 'wss', 'the same call through the TLS door', (i) => overTls.echo(i), (i) => echo.echo(i), {
+    rounds: REMOTE_ROUNDS,
+    samples: REMOTE_SAMPLES,
+    calls: REMOTE_CALLS,
+  });
+  await Promise.all([tls.close(), ws.close()]);
+  return row;
+}
+
+/**
  * A client calling the same service through a local XMPP server (prosody) and the robot's XMPP
  * link, beside the same call from inside over TCP: what the XMPP route costs.
  */
@@ -362,7 +383,7 @@ function round(x: number): number {
 
 // A certificate from the bench's CA: the node dials tls: endpoints where a machine offers them.
 const node = await start({ machineId: 'bench', listen: ['tcp:127.0.0.1:0', 'tls:127.0.0.1:0'], tls: { ...certs.alice, ca: certs.ca }, onWarning: () => {} });
-// `--only port` (or direct, unix, tcp, tls, gateway, xmpp) runs one row.
+// `--only port` (or direct, unix, tcp, tls, gateway, wss, xmpp) runs one row.
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const rowsByPath: [string, (n: Node) => Promise<Row | null>][] = [
   ['direct', direct],
@@ -371,6 +392,7 @@ const rowsByPath: [string, (n: Node) => Promise<Row | null>][] = [
   ['tcp', machine],
   ['tls', overTls],
   ['gateway', outside],
+  ['wss', overWebSocket],
   ['xmpp', overXmpp],
 ];
 const rows: Row[] = [];

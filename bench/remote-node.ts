@@ -13,10 +13,13 @@ import { Echo } from './services.js';
 const node = await start({ onWarning: () => {} });
 await node.spawn(Echo, { name: process.env.BENCH_NAME ?? 'echo-tcp' });
 let endpoint: string | null = null;
+let webSocket: string | null = null;
 if (process.env.BENCH_GATEWAY) {
   const options = JSON.parse(readFileSync(process.env.BENCH_GATEWAY, 'utf8')) as GatewayOptions;
   await node.spawn(gateway(options), { name: 'Gateway' });
-  endpoint = await (await node.service<GatewayService>('Gateway')).endpoint();
+  const door = await node.service<GatewayService>('Gateway');
+  endpoint = await door.endpoint();
+  webSocket = await door.webSocketEndpoint();
 }
 if (process.env.BENCH_XMPP) {
   await node.spawn(xmppLink(JSON.parse(process.env.BENCH_XMPP) as XmppLinkOptions), { name: 'XmppLink' });
@@ -25,4 +28,4 @@ if (process.env.BENCH_XMPP) {
 }
 process.on('message', () => void node.stop().then(() => process.exit(0)));
 process.on('disconnect', () => process.exit(0));
-process.send?.({ gateway: endpoint });
+process.send?.({ gateway: endpoint, webSocket });

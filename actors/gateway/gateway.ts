@@ -1,5 +1,10 @@
-import type { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server, Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Link } from '../../src/transport/link.js';
+import { WebSocketLink, type WebSocketLike } from '../../src/transport/websocket-link.js';
 import { DIRECTORY_NAME } from '../directory/directory.js';
 import { AuthenticationError, InvalidArgumentError } from '../../src/errors.js';
 import { SocketLink } from '../../src/transport/socket-link.js';
@@ -36,13 +41,28 @@ export interface GatewayOptions {
   readonly limits?: Partial<GatewayLimits>;
   /** Failed authentications from one address before it is refused at once, and over what window. */
   readonly blockAfter?: { readonly failures: number; readonly windowMs: number };
+  /**
+   * A second door for WebSocket clients (a browser): `wss://host:port`, the same TLS certificate,
+   * sessions, identities, permissions and limits; one binary CBOR message per WebSocket message.
+   */
+  readonly webSocket?: {
+    readonly listen: string;
+    /**
+     * The web origins whose pages may connect (`https://ops.example.net`); a browser sends its
+     * page's origin, and any other is refused (HTTP 403) before a session starts. Clients that
+     * send no origin (programs, not browsers) are let through to authenticate. Default: none.
+     */
+    readonly origins?: readonly string[];
+  };
 }
 
-function parseListen(listen: unknown): { host: string; port: number } {
-  const m = typeof listen === 'string' ? /^tls:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})$/.exec(listen) : null;
-  if (m === null || Number(m[2]) > 65535) throw new InvalidArgumentError('listen', `${JSON.stringify(listen)} must be tls://host:port`);
+function parseListen(listen: unknown, scheme = 'tls', field = 'listen'): { host: string; port: number } {
+  const m = typeof listen === 'string' ? new RegExp(`^${scheme}://(\\[[^\\]]+\\]|[^:/]+):(\\d{1,5})$`).exec(listen) : null;
+  if (m === null || Number(m[2]) > 65535) throw new InvalidArgumentError(field, `${JSON.stringify(listen)} must be ${scheme}://host:port`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
+
+const hostText = (host: string): string => (host.includes(':') ? `[${host}]` : host);
 
 /**
  * The Gateway: the robot's one door for clients from outside. It listens on TLS, lets in a
@@ -63,6 +83,7 @@ export class GatewayService extends Service {
   /** What the sessions use of this gateway. */
   readonly #host: SessionHost;
   #endpoint = '';
+  #webSocketEndpoint: string | null = null;
 
   constructor(options: GatewayOptions) {
     super();
@@ -84,55 +105,90 @@ export class GatewayService extends Service {
   }
 
   override async onStart(): Promise<void> {
-    const server = createServer({
+    const tls = {
       cert: this.#options.cert,
       key: this.#options.key,
       ...(this.#options.ca === undefined ? {} : { ca: this.#options.ca, requestCert: true }),
       // A client without a certificate may still come in with a token: the check is ours.
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
+      minVersion: 'TLSv1.2' as const,
       handshakeTimeout: this.#limits.handshakeTimeout,
-    });
-    server.maxConnections = this.#limits.maxConnections;
-    // A share per address, counted from the TCP connection (before TLS costs us anything).
+    };
+    // A share per address, counted from the TCP connection (before TLS costs us anything), for both doors.
     const perAddress = new Map<string, number>();
+    const server = createServer(tls);
+    this.#guard(server, perAddress);
+    server.on('secureConnection', (socket: TLSSocket) => {
+      const address = socket.remoteAddress ?? '?';
+      this.#open(new SocketLink(socket, `client ${address}`, { maxFrame: this.#limits.maxFrame, maxWriteBuffer: this.#limits.maxWriteBuffer }), address, socket);
+    });
+    this.#endpoint = await this.#bind(server, this.#options.listen, this.#listen, 'tls');
+    this.context.onExit(() => server.close());
+    if (this.#options.webSocket !== undefined) await this.#startWebSocketDoor(tls, perAddress);
+    // The clients go with this run of the gateway, however it ends (a kill runs no onStop): its
+    // restart binds the same ports again.
+    this.context.onExit(() => {
+      for (const session of this.#sessions) session.close();
+      this.#sessions.clear();
+    });
+  }
+
+  /** The WebSocket door: HTTPS, an origin check at the upgrade, then the same sessions as the TLS door. */
+  async #startWebSocketDoor(tls: Parameters<typeof createHttpsServer>[0], perAddress: Map<string, number>): Promise<void> {
+    const options = this.#options.webSocket!;
+    const at = parseListen(options.listen, 'wss', 'webSocket.listen');
+    const origins = new Set(options.origins ?? []);
+    const https = createHttpsServer(tls, (_request, response) => {
+      response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('this is a qiact gateway: connect with a WebSocket\n');
+    });
+    https.headersTimeout = this.#limits.handshakeTimeout;
+    https.requestTimeout = this.#limits.handshakeTimeout;
+    this.#guard(https, perAddress);
+    const sockets = new WebSocketServer({
+      server: https,
+      maxPayload: this.#limits.maxFrame,
+      perMessageDeflate: false,
+      verifyClient: ({ origin, req }: { origin: string | undefined; req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
+        if (origin === undefined || origin === '' || origins.has(origin)) return done(true);
+        this.context.warn(`refused a WebSocket from ${req.socket.remoteAddress ?? '?'}: origin ${JSON.stringify(origin)} is not allowed`);
+        done(false, 403, 'origin not allowed');
+      },
+    });
+    sockets.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+      const address = request.socket.remoteAddress ?? '?';
+      this.#open(new WebSocketLink(socket as unknown as WebSocketLike, `client ${address} (WebSocket)`, this.#limits.maxWriteBuffer), address, request.socket as TLSSocket);
+    });
+    sockets.on('error', (error) => this.context.warn('WebSocket listener error', error));
+    this.#webSocketEndpoint = await this.#bind(https, options.listen, at, 'wss');
+    this.context.onExit(() => {
+      sockets.close();
+      https.close();
+      https.closeAllConnections();
+    });
+  }
+
+  /** A session for a client that has just connected, on either door. */
+  #open(link: Link, address: string, socket: TLSSocket): void {
+    this.#sessions.add(new GatewaySession(this.#host, link, address, (token) => this.#identify(socket, token), (token) => `${address} ${this.#claim(socket, token)}`));
+  }
+
+  /** The limits every door keeps before TLS: connections in all, and per address; bad TLS drops that connection only. */
+  #guard(server: Server, perAddress: Map<string, number>): void {
+    server.maxConnections = this.#limits.maxConnections;
     server.on('connection', (socket: Socket) => {
       const address = socket.remoteAddress ?? '?';
       const open = perAddress.get(address) ?? 0;
-      if (open >= this.#limits.maxConnectionsPerAddress) {
-        if (open === this.#limits.maxConnectionsPerAddress) this.context.warn(`refusing connections from ${address}: ${open} open (limit ${this.#limits.maxConnectionsPerAddress} per address)`);
-        perAddress.set(address, open + 1);
-        socket.once('close', () => this.#release(perAddress, address));
-        socket.destroy();
-        return;
-      }
       perAddress.set(address, open + 1);
       socket.once('close', () => this.#release(perAddress, address));
-    });
-    server.on('secureConnection', (socket: TLSSocket) => {
-      const address = socket.remoteAddress ?? '?';
-      const link = new SocketLink(socket, `client ${address}`, { maxFrame: this.#limits.maxFrame, maxWriteBuffer: this.#limits.maxWriteBuffer });
-      this.#sessions.add(new GatewaySession(this.#host, link, address, (token) => this.#identify(socket, token), (token) => `${address} ${this.#claim(socket, token)}`));
+      if (open >= this.#limits.maxConnectionsPerAddress) {
+        if (open === this.#limits.maxConnectionsPerAddress) this.context.warn(`refusing connections from ${address}: ${open} open (limit ${this.#limits.maxConnectionsPerAddress} per address)`);
+        socket.destroy();
+      }
     });
     // Plain TCP on the TLS port, a bad certificate, a silent client: that connection only.
-    server.on('tlsClientError', (error, socket) => {
+    server.on('tlsClientError', (error: Error, socket: Socket) => {
       this.context.warn(`TLS refused for ${socket.remoteAddress ?? 'a client'}: ${error.message}`);
       socket.destroy();
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error) => reject(new InvalidArgumentError('listen', `cannot listen on ${this.#options.listen}: ${error.message}`)));
-      server.listen(this.#listen.port, this.#listen.host, () => resolve());
-    });
-    server.on('error', (error) => this.context.warn('listener error', error));
-    const bound = server.address();
-    const port = typeof bound === 'object' && bound !== null ? bound.port : this.#listen.port;
-    this.#endpoint = `tls://${this.#listen.host.includes(':') ? `[${this.#listen.host}]` : this.#listen.host}:${port}`;
-    // The listener and the clients go with this run of the gateway, however it ends (a kill
-    // runs no onStop): its restart binds the same port again.
-    this.context.onExit(() => {
-      server.close();
-      for (const session of this.#sessions) session.close();
-      this.#sessions.clear();
     });
   }
 
@@ -142,9 +198,25 @@ export class GatewayService extends Service {
     else perAddress.delete(address);
   }
 
+  /** Listens; resolves to the endpoint as bound (`scheme://host:port`). */
+  async #bind(server: Server, text: string, at: { host: string; port: number }, scheme: string): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) => reject(new InvalidArgumentError('listen', `cannot listen on ${text}: ${error.message}`)));
+      server.listen(at.port, at.host, () => resolve());
+    });
+    server.on('error', (error) => this.context.warn('listener error', error));
+    const bound = server.address();
+    return `${scheme}://${hostText(at.host)}:${typeof bound === 'object' && bound !== null ? bound.port : at.port}`;
+  }
+
   /** Where clients connect, as bound (`tls://host:port`). */
   endpoint(): string {
     return this.#endpoint;
+  }
+
+  /** Where WebSocket clients connect, as bound (`wss://host:port`), or null without that door. */
+  webSocketEndpoint(): string | null {
+    return this.#webSocketEndpoint;
   }
 
   /** Clients connected now, and who they are. */

@@ -48,12 +48,15 @@ export function readGatewayConfig(path: string): GatewayOptions {
 export async function runGateway(options: RobotOptions & { config: string }, print: (line: string) => void, warn: (line: string) => void): Promise<number> {
   const child = { id: 'gateway', name: GATEWAY_NAME, start: gateway(readGatewayConfig(options.config)) };
   return runPart('gateway', options, child, async (node) => {
-    const endpoint = await (await node.service<GatewayService>(GATEWAY_NAME)).endpoint();
+    const door = await node.service<GatewayService>(GATEWAY_NAME);
+    const endpoint = await door.endpoint();
+    const webSocket = await door.webSocketEndpoint();
     await node.spawn(robotMetrics(node), { name: ROBOT_METRICS_NAME }).catch((error: unknown) => {
       // Another node of the robot offers one already: that one serves.
       if (!(error instanceof NameTakenError || (error instanceof ChildStartError && error.cause instanceof NameTakenError))) throw error;
     });
-    return { event: 'listening', endpoint, line: `listening on ${endpoint}` };
+    if (webSocket === null) return { event: 'listening', endpoint, line: `listening on ${endpoint}` };
+    return { event: 'listening', endpoint, webSocket, line: `listening on ${endpoint} and ${webSocket}` };
   }, print, warn);
 }
 

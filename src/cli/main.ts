@@ -46,7 +46,7 @@ bad JSON argument); 3 a long-running node went down (its root supervisor gave up
 function robot(command: Command): Command {
   return xmppLogin(joins(command))
     .option('--robot <jid>', "with --xmpp: the robot's JID")
-    .option('-g, --gateway <url>', "reach the robot from outside, through its Gateway (tls://host:port)")
+    .option('-g, --gateway <url>', "reach the robot from outside, through its Gateway (tls://host:port, or wss://host:port for its WebSocket door)")
     .option('--token <token>', 'with --gateway: a bearer token (default: $QIACT_TOKEN)')
     .option('--cert <file>', 'with --gateway: a client certificate (PEM), with --key')
     .option('--key <file>', "with --gateway: the client certificate's key (PEM)")

@@ -7,6 +7,7 @@ import type { Link } from '../transport/link.js';
 import { activeContext, carrierOf, endedWith, refreshTracing, startClientSpan, tracingState } from '../observe/tracing.js';
 import { TlsDialer, type Dialer, type TlsDialOptions } from './tls-dialer.js';
 import { XmppDialer } from './xmpp-dialer.js';
+import { WebSocketDialer } from './websocket-dialer.js';
 import type { XmppDialOptions } from './xmpp-types.js';
 
 /**
@@ -92,7 +93,7 @@ class GatewayClient implements Session {
 
   constructor(url: string, options: ConnectOptions) {
     this.#url = url;
-    this.#dialer = url.startsWith('xmpp:') ? new XmppDialer(url, options) : new TlsDialer(url, options);
+    this.#dialer = url.startsWith('xmpp:') ? new XmppDialer(url, options) : url.startsWith('wss:') ? new WebSocketDialer(url, options) : new TlsDialer(url, options);
     this.#options = options;
     this.#timeout = options.callTimeout ?? 30_000;
     checkCallOptions({ timeout: this.#timeout });

@@ -31,7 +31,7 @@ export class TlsDialer implements Dialer {
     private readonly options: TlsDialOptions,
   ) {
     const m = /^tls:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})$/.exec(url);
-    if (m === null) throw new InvalidArgumentError('url', `${JSON.stringify(url)} must be tls://host:port or xmpp:robot@domain`);
+    if (m === null) throw new InvalidArgumentError('url', `${JSON.stringify(url)} must be tls://host:port, wss://host:port or xmpp:robot@domain`);
     this.#host = m[1]!.replace(/^\[|\]$/g, '');
     this.#port = Number(m[2]);
   }

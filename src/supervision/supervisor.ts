@@ -66,7 +66,8 @@ export interface SeparateFates {
  * supervisor stays responsive while it loops, until the restart intensity stops it.
  */
 export class SupervisorBehaviour implements Behaviour {
-  readonly #slots: Slot[] = [];
+  /** The children by id, in start order (a Map keeps insertion order): every look-up by id is O(1). */
+  readonly #slots = new Map<string, Slot>();
   readonly #intensity: RestartIntensity;
   #self: Actor | undefined;
   #nextDynamicId = 1;
@@ -77,7 +78,10 @@ export class SupervisorBehaviour implements Behaviour {
     private readonly fates?: SeparateFates,
   ) {
     this.#intensity = new RestartIntensity(spec.intensity, spec.period, host.clock);
-    for (const c of spec.children) this.#slots.push({ child: checkChildSpec(c), actor: null, unwatch: null, restarts: 0 });
+    for (const c of spec.children) {
+      const child = checkChildSpec(c);
+      this.#slots.set(child.id, { child, actor: null, unwatch: null, restarts: 0 });
+    }
   }
 
   get #label(): string {
@@ -87,7 +91,7 @@ export class SupervisorBehaviour implements Behaviour {
   /** Starts the children in order; if one fails, stops those already started and fails. */
   async start(self: Actor): Promise<void> {
     this.#self = self;
-    for (const slot of this.#slots) {
+    for (const slot of this.#slots.values()) {
       try {
         await this.#startSlot(slot);
       } catch (error) {
@@ -100,18 +104,20 @@ export class SupervisorBehaviour implements Behaviour {
   handle(method: string, args: unknown[]): unknown {
     switch (method) {
       case '@exit':
-        return this.#childExited(args[0] as Actor, args[1] as ExitReason);
+        return this.#childExited(args[0] as Slot, args[1] as Actor, args[2] as ExitReason);
       case '@retry':
         return this.#retry(args[0] as string, args[1] as Error);
       case 'whichChildren':
-        return this.#slots.map((s) => this.#info(s));
-      case 'countChildren':
+        return [...this.#slots.values()].map((s) => this.#info(s));
+      case 'countChildren': {
+        const slots = [...this.#slots.values()];
         return {
-          specs: this.#slots.length,
-          active: this.#slots.filter((s) => s.actor?.alive).length,
-          supervisors: this.#slots.filter((s) => s.child.type === 'supervisor').length,
-          workers: this.#slots.filter((s) => s.child.type === 'worker').length,
+          specs: slots.length,
+          active: slots.filter((s) => s.actor?.alive).length,
+          supervisors: slots.filter((s) => s.child.type === 'supervisor').length,
+          workers: slots.filter((s) => s.child.type === 'worker').length,
         };
+      }
       case 'startChild':
         return this.#add(args[0]);
       case 'terminateChild':
@@ -133,7 +139,7 @@ export class SupervisorBehaviour implements Behaviour {
     actor.restarts = slot.restarts;
     actor.runs = slot.child.label;
     const self = this.#self!;
-    slot.unwatch = actor.monitor((down) => this.host.post(self, '@exit', [actor, down.reason]));
+    slot.unwatch = actor.monitor((down) => this.host.post(self, '@exit', [slot, actor, down.reason]));
   }
 
   async #stopSlot(slot: Slot): Promise<void> {
@@ -147,15 +153,16 @@ export class SupervisorBehaviour implements Behaviour {
   /** Reverse start order; a dynamic supervisor stops its children in parallel. */
   async #stopAll(): Promise<void> {
     if (this.spec.strategy === 'dynamic') {
-      await Promise.all(this.#slots.map((s) => this.#stopSlot(s)));
+      await Promise.all([...this.#slots.values()].map((s) => this.#stopSlot(s)));
       return;
     }
-    for (let i = this.#slots.length - 1; i >= 0; i--) await this.#stopSlot(this.#slots[i]!);
+    const slots = [...this.#slots.values()];
+    for (let i = slots.length - 1; i >= 0; i--) await this.#stopSlot(slots[i]!);
   }
 
-  async #childExited(actor: Actor, reason: ExitReason): Promise<void> {
-    const slot = this.#slots.find((s) => s.actor === actor);
-    if (slot === undefined) return; // an exit we caused, or of a child already replaced
+  async #childExited(slot: Slot, actor: Actor, reason: ExitReason): Promise<void> {
+    // An exit we caused, of a run already replaced, or of a child since removed: nothing to do.
+    if (slot.actor !== actor || this.#slots.get(slot.child.id) !== slot) return;
     slot.actor = null;
     slot.unwatch = null;
     if (this.fates !== undefined && slot.child.type === 'supervisor' && isAbnormal(reason)) return this.#giveUp(slot, reason, 'its supervisor gave up');
@@ -188,7 +195,7 @@ export class SupervisorBehaviour implements Behaviour {
     const group = this.#restartGroup(slot);
     for (let i = group.length - 1; i >= 0; i--) if (group[i] !== slot) await this.#stopSlot(group[i]!);
     for (const s of group) {
-      if (!this.#slots.includes(s)) continue;
+      if (this.#slots.get(s.child.id) !== s) continue;
       // As in OTP, a temporary sibling stopped for the group is not started again.
       if (s !== slot && s.child.restart === 'temporary') {
         this.#remove(s);
@@ -209,16 +216,18 @@ export class SupervisorBehaviour implements Behaviour {
   #restartGroup(slot: Slot): Slot[] {
     switch (this.spec.strategy) {
       case 'one_for_all':
-        return [...this.#slots];
-      case 'rest_for_one':
-        return this.#slots.slice(this.#slots.indexOf(slot));
+        return [...this.#slots.values()];
+      case 'rest_for_one': {
+        const slots = [...this.#slots.values()];
+        return slots.slice(slots.indexOf(slot));
+      }
       default:
         return [slot];
     }
   }
 
   async #retry(id: string, startError: Error): Promise<void> {
-    const slot = this.#slots.find((s) => s.child.id === id);
+    const slot = this.#slots.get(id);
     if (slot === undefined || slot.actor !== null) return;
     await this.#restart(slot, startError);
   }
@@ -227,7 +236,7 @@ export class SupervisorBehaviour implements Behaviour {
   async #add(spec: unknown): Promise<{ id: string; address: string } | null> {
     const s = this.spec.strategy === 'dynamic' && typeof spec === 'object' && spec !== null && !('id' in spec) ? { ...spec, id: `child-${this.#nextDynamicId++}` } : spec;
     const child = checkChildSpec(s);
-    if (this.#slots.some((x) => x.child.id === child.id)) throw new InvalidChildSpecError(child.id, 'id', `is already used in supervisor ${this.#label}`);
+    if (this.#slots.has(child.id)) throw new InvalidChildSpecError(child.id, 'id', `is already used in supervisor ${this.#label}`);
     const slot: Slot = { child, actor: null, unwatch: null, restarts: 0 };
     try {
       await this.#startSlot(slot);
@@ -236,18 +245,18 @@ export class SupervisorBehaviour implements Behaviour {
     }
     const actor = slot.actor as Actor | null;
     if (actor === null && this.spec.strategy === 'dynamic') return null; // ignored: nothing to keep
-    this.#slots.push(slot);
+    this.#slots.set(child.id, slot);
     return actor === null ? null : { id: child.id, address: actor.address.text };
   }
 
   /** The running actor of child `id`, or null (read by the node that owns this supervisor). */
   childActor(id: string): Actor | null {
-    const actor = this.#slots.find((s) => s.child.id === id)?.actor ?? null;
+    const actor = this.#slots.get(id)?.actor ?? null;
     return actor?.alive ? actor : null;
   }
 
   #find(id: unknown): Slot {
-    const slot = this.#slots.find((s) => s.child.id === id);
+    const slot = typeof id === 'string' ? this.#slots.get(id) : undefined;
     if (slot === undefined) throw new NoSuchChildError(this.#label, String(id));
     return slot;
   }
@@ -273,8 +282,7 @@ export class SupervisorBehaviour implements Behaviour {
   }
 
   #remove(slot: Slot): void {
-    const i = this.#slots.indexOf(slot);
-    if (i >= 0) this.#slots.splice(i, 1);
+    if (this.#slots.get(slot.child.id) === slot) this.#slots.delete(slot.child.id);
   }
 
   #info(slot: Slot): ChildInfo {
@@ -293,7 +301,7 @@ export class SupervisorBehaviour implements Behaviour {
 
   async #tree(): Promise<TreeNode[]> {
     const nodes: TreeNode[] = [];
-    for (const slot of this.#slots) {
+    for (const slot of this.#slots.values()) {
       const info = this.#info(slot);
       if (slot.child.type === 'supervisor') {
         const strategy = (slot.child.start as SupervisorSpec).strategy;
@@ -311,8 +319,9 @@ export class SupervisorBehaviour implements Behaviour {
 
   /** Forced stop: every child is killed at once. */
   kill(): void {
-    for (let i = this.#slots.length - 1; i >= 0; i--) {
-      const slot = this.#slots[i]!;
+    const slots = [...this.#slots.values()];
+    for (let i = slots.length - 1; i >= 0; i--) {
+      const slot = slots[i]!;
       slot.unwatch?.();
       slot.actor?.kill();
       slot.actor = null;

@@ -130,21 +130,22 @@ test.serial('the real Prometheus exporter, scraped over HTTP, shows a service ma
   await Promise.all(held);
 });
 
-/** Handles one message every few ms: a flood makes its mailbox deep while it keeps working. */
+/** Works 0.25 ms of CPU on each message: a flood makes its mailbox deep while it keeps working. */
 class Steady extends Service {
-  async work(): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, 2));
+  work(): void {
+    const until = performance.now() + 0.25;
+    while (performance.now() < until);
   }
 }
 
 test.serial('qiact top --json streams samples: a flooded service shows its mailbox depth and its message rate; the text view lists it', async (t) => {
   const n = await start({ machineId: 'metrics-top', listen: ['tcp:127.0.0.1:0'], onWarning: () => {} });
   t.teardown(() => n.stop());
-  await n.spawn(Steady, { name: 'steady' });
+  await n.spawn(Steady, { name: 'steady', mailbox: { capacity: 40_000 } });
   const steady = await n.service<Steady>('steady');
-  for (let i = 0; i < 5000; i++) steady.work.post();
+  for (let i = 0; i < 40_000; i++) steady.work.post(); // 10 s of work, handled 1024 at a time
   const inside = actorNamed(n, 'steady');
-  t.true(inside.mailbox > 4000, `mailbox ${inside.mailbox}`);
+  t.true(inside.mailbox > 30_000, `mailbox ${inside.mailbox}`);
 
   const env = cliEnv();
   const directory = ['--directory', n.endpoints.find((e) => e.startsWith('tcp:'))!];
@@ -163,7 +164,7 @@ test.serial('qiact top --json streams samples: a flooded service shows its mailb
   const lines = text.stdout.split('\n');
   const header = lines.findIndex((l) => l.startsWith('SERVICE'));
   t.regex(lines[header]!, /^SERVICE +NODE +IN +MAILBOX +PEAK +MSG\/S +HANDLED +FAILED +RESTARTS +p99 µs$/);
-  t.regex(lines[header + 1]!, /^steady +metrics-top\/\d+\/0 +thread +\d+\/10000 /, 'the deepest mailbox comes first');
+  t.regex(lines[header + 1]!, /^steady +metrics-top\/\d+\/0 +thread +\d+\/40000 /, 'the deepest mailbox comes first');
   const bad = await qiact(env, 'top', '--sort', 'size', ...directory);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--sort must be 'mailbox' or 'rate', not 'size'/);

@@ -23,16 +23,13 @@ export function robotMetrics(node: Node, options: { interval?: number } = {}): S
   const interval = options.interval ?? 1000;
   return class RobotMetrics extends Service implements RobotMetricsService {
     readonly samples = this.signal<NodeMetrics[]>();
-    #timer: NodeJS.Timeout | null = null;
     #sampling = false;
 
     override onStart(): void {
-      this.#timer = setInterval(() => void this.#tick(), interval);
-      this.#timer.unref();
-    }
-
-    override onStop(): void {
-      if (this.#timer !== null) clearInterval(this.#timer);
+      const timer = setInterval(() => void this.#tick(), interval);
+      timer.unref();
+      // However this run ends: a crash or a kill runs no onStop, and a restart starts a timer of its own.
+      this.context.onExit(() => clearInterval(timer));
     }
 
     sample(): Promise<NodeMetrics[]> {

@@ -56,3 +56,8 @@ export class ManualClock implements Clock {
     this.#now = end;
   }
 }
+
+/** Lets the process exit while `timer` is armed (Node); a browser's timers have no such thing. */
+export function unrefTimer(timer: unknown): void {
+  (timer as { unref?: () => void }).unref?.();
+}

@@ -1,6 +1,7 @@
 import { context, propagation, ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { Path } from '../address.js';
 import { INSTRUMENTATION_NAME } from './scope.js';
+import { unrefTimer } from '../clock.js';
 
 /**
  * Tracing through OpenTelemetry's API. With no SDK registered every call pays one read of the
@@ -13,7 +14,7 @@ export const tracingState = { on: false };
 
 const NOOP_DELEGATE = new ProxyTracerProvider().getDelegate();
 let tracer: Tracer = trace.getTracer(INSTRUMENTATION_NAME);
-let watching: NodeJS.Timeout | null = null;
+let watching: ReturnType<typeof setInterval> | null = null;
 
 /** Reads whether an SDK registered a tracer provider (at node start, then once a second). */
 export function refreshTracing(): void {
@@ -23,7 +24,7 @@ export function refreshTracing(): void {
   tracingState.on = on;
   if (watching === null) {
     watching = setInterval(refreshTracing, 1000);
-    watching.unref();
+    unrefTimer(watching);
   }
 }
 

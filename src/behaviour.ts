@@ -19,6 +19,8 @@ export interface ServiceDescription {
   readonly methods: readonly MethodDescription[];
   readonly signals: readonly string[];
   readonly properties: readonly string[];
+  /** Through a door: the properties this client may also set (a read-only identity: none). */
+  readonly writable?: readonly string[];
   /** JSON Schemas of signal values and property values, where the service declares them. */
   readonly schemas?: { readonly signals: Readonly<Record<string, JsonSchema>>; readonly properties: Readonly<Record<string, JsonSchema>> };
 }

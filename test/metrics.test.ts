@@ -170,13 +170,13 @@ test.serial('qiact top --json streams samples: a flooded service shows its mailb
   t.regex(bad.stderr, /--sort must be 'mailbox' or 'rate', not 'size'/);
 });
 
-test.serial('qiact top through the Gateway: an identity that may only watch RobotMetrics.samples sees the robot; one that may not is told why', async (t) => {
+test.serial('qiact top and qiact tree through the Gateway: a read-only identity that may watch RobotMetrics sees the robot; one that may not is told why', async (t) => {
   const certs = makeCerts();
   const n = await start({ machineId: 'metrics-door', onWarning: () => {} });
   t.teardown(() => n.stop());
   await n.spawn(Counter, { name: 'arm' });
   await n.spawn(robotMetrics(n, { interval: 200 }), { name: ROBOT_METRICS_NAME });
-  const permissions = { viewer: { allow: [`${ROBOT_METRICS_NAME}.samples`], readOnly: true }, stranger: { allow: ['arm.add'] } };
+  const permissions = { viewer: { allow: [`${ROBOT_METRICS_NAME}.samples`, `${ROBOT_METRICS_NAME}.treesChanged`], readOnly: true }, stranger: { allow: ['arm.add'] } };
   await n.spawn(gateway({ listen: 'tls://127.0.0.1:0', cert: certs.server.cert, key: certs.server.key, tokens: { viewer: hashToken('viewer-token'), stranger: hashToken('stranger-token') }, permissions }), { name: 'Gateway' });
   const url = await (await n.service<GatewayService>('Gateway')).endpoint();
   const env = cliEnv();
@@ -187,8 +187,13 @@ test.serial('qiact top through the Gateway: an identity that may only watch Robo
   const sample = JSON.parse(seen.stdout) as { nodes: { node: string }[]; actors: ActorMetrics[] };
   t.deepEqual(sample.nodes.map((m) => m.node), [`metrics-door/${process.pid}/0`]);
   t.true(sample.actors.some((a) => a.name === 'arm'));
+  const tree = await qiact(env, 'tree', '--json', ...door, '--token', 'viewer-token');
+  t.is(tree.code, 0, tree.stderr);
+  const [only] = JSON.parse(tree.stdout) as { node: string; tree: { children: { name?: string; children?: { name?: string }[] }[] } }[];
+  t.is(only!.node, `metrics-door/${process.pid}/0`);
+  t.true(JSON.stringify(only!.tree).includes('"name":"arm"'), 'the spawned service in the tree');
 
   const refused = await qiact(env, 'top', '--count', '1', ...door, '--token', 'stranger-token');
   t.is(refused.code, 1);
-  t.regex(refused.stderr, /the robot offers no RobotMetrics service to this client .*RobotMetrics\.samples/);
+  t.regex(refused.stderr, /the robot offers no RobotMetrics\.samples to this client .*RobotMetrics\.samples/);
 });

@@ -3,6 +3,7 @@ import type { Clock } from '../../src/clock.js';
 import { AuthenticationError, BadArgumentsError, BadMessageError, LimitExceededError, NoSuchMethodError, PermissionDeniedError, ServiceError, type AuthenticationReason } from '../../src/errors.js';
 import { wrongArgument } from '../../src/schemas.js';
 import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage, type GatewayMessageOf } from '../../src/messages.js';
+import type { JsonSchema } from '../../src/schemas.js';
 import { describeOf, type Remote, type RemoteMethod, type RemoteSignal, type Subscription } from '../../src/remote.js';
 import type { Link } from '../../src/transport/link.js';
 import type { Permissions } from './permissions.js';
@@ -322,11 +323,17 @@ export class GatewaySession {
   /** What the service offers, cut down to what this client may use. */
   #describe(service: string, handle: Remote<unknown>): ServiceDescription {
     const d = describeOf(handle);
-    const may = (member: string, access: 'call' | 'watch' | 'get'): boolean => this.host.permissions.allows(this.identity!, service, member, access);
+    const may = (member: string, access: 'call' | 'watch' | 'get' | 'set'): boolean => this.host.permissions.allows(this.identity!, service, member, access);
+    const signals = d.signals.filter((s) => may(s, 'watch'));
+    const properties = d.properties.filter((p) => may(p, 'get') || may(p, 'watch'));
+    const only = (schemas: Readonly<Record<string, JsonSchema>>, names: readonly string[]): Record<string, JsonSchema> =>
+      Object.fromEntries(names.filter((n) => schemas[n] !== undefined).map((n) => [n, schemas[n]!]));
     return {
       methods: d.methods.filter((m) => may(m.name, 'call')),
-      signals: d.signals.filter((s) => may(s, 'watch')),
-      properties: d.properties.filter((p) => may(p, 'get') || may(p, 'watch')),
+      signals,
+      properties,
+      writable: properties.filter((p) => may(p, 'set')),
+      ...(d.schemas === undefined ? {} : { schemas: { signals: only(d.schemas.signals, signals), properties: only(d.schemas.properties, properties) } }),
     };
   }
 

@@ -8,7 +8,10 @@ import type { Node, NodeInfo } from '../node.js';
 import { describeOf, type Remote } from '../remote.js';
 import type { TreeNode } from '../supervision/supervisor.js';
 import type { NodeMetrics } from '../observe/metrics.js';
-import { ROBOT_METRICS_NAME, type RobotMetricsService } from '../../actors/metrics/robot-metrics.js';
+import { ROBOT_METRICS_NAME, type NodeTree, type RobotMetricsService } from '../../actors/metrics/robot-metrics.js';
+
+/** How long `qiact tree` through a door waits for RobotMetrics to send the trees. */
+const TREES_WAIT_MS = 10_000;
 import { joinRobot, timeoutOf, UsageError, type RobotOptions } from './session.js';
 
 /** A service as a listing shows it: everything from inside, its name only through the gateway. */
@@ -60,20 +63,45 @@ function fromNode(node: Node): Robot {
   };
 }
 
+/** The robot's RobotMetrics through a door, or an error that says which permission it takes. */
+async function robotMetricsOf(session: Session, member: 'samples' | 'treesChanged'): Promise<Remote<RobotMetricsService>> {
+  const refused = (why: string, cause?: unknown): Error =>
+    new Error(`the robot offers no ${ROBOT_METRICS_NAME}.${member} to this client (${why}); qiact gateway runs ${ROBOT_METRICS_NAME}, and the client's permissions must allow ${ROBOT_METRICS_NAME}.${member}`, { cause });
+  const metrics = await session.service<RobotMetricsService>(ROBOT_METRICS_NAME).catch((error: unknown) => {
+    throw refused((error as Error).message, error);
+  });
+  // The door describes only what this client may use: a member left out is not allowed to it.
+  const offered = describeOf(metrics);
+  if (![...offered.methods.map((m) => m.name), ...offered.signals].includes(member)) throw refused(`${session.identity} may not use it`);
+  return metrics;
+}
+
 function fromSession(session: Session): Robot {
   return {
     via: 'gateway',
     service: (name) => session.service(name),
     list: async () => (await session.services()).map((name) => ({ name })),
     info: async (name) => ({ info: { name }, description: describeOf(await session.service(name)) }),
-    trees: () => {
-      throw new Error("tree is not available through the gateway: it shows the robot's inside (addresses, processes); run it on the robot");
+    trees: async () => {
+      // Through the signal, which read-only identities may watch too: RobotMetrics sends the
+      // trees to each new watcher at its next tick.
+      const metrics = await robotMetricsOf(session, 'treesChanged');
+      let got: (trees: NodeTree[]) => void = () => {};
+      const first = new Promise<NodeTree[]>((resolve) => (got = resolve));
+      const sub = await metrics.treesChanged.connect((trees) => got(trees));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${ROBOT_METRICS_NAME} sent no trees within ${TREES_WAIT_MS} ms`)), TREES_WAIT_MS);
+      });
+      try {
+        return await Promise.race([first, late]);
+      } finally {
+        clearTimeout(timer);
+        sub.off();
+      }
     },
     watchMetrics: async (_intervalMs, each) => {
-      const metrics = await session.service<RobotMetricsService>(ROBOT_METRICS_NAME).catch((error: unknown) => {
-        throw new Error(`the robot offers no ${ROBOT_METRICS_NAME} service to this client (${(error as Error).message}); qiact gateway runs one, and its permissions must allow watching ${ROBOT_METRICS_NAME}.samples`, { cause: error });
-      });
-      const sub = await metrics.samples.connect(each);
+      const sub = await (await robotMetricsOf(session, 'samples')).samples.connect(each);
       return { off: () => sub.off() };
     },
     close: () => session.close(),

@@ -34,7 +34,7 @@ test('the demo runs a supervised robot tree, calls it, hears a signal, survives 
 
 test('--help lists commands and every configuration default; unknown commands fail with one clear line', async (t) => {
   const { stdout } = await qiact('--help');
-  for (const command of ['demo', 'directory', 'gateway', 'xmpp', 'token', 'robots', 'run', 'ls', 'info', 'call', 'post', 'get', 'set', 'watch', 'tree', 'bench']) t.regex(stdout, new RegExp(`^  ${command}\\b`, 'm'));
+  for (const command of ['demo', 'directory', 'gateway', 'xmpp', 'token', 'robots', 'run', 'ls', 'info', 'call', 'post', 'get', 'set', 'watch', 'tree', 'top', 'inspect', 'bench']) t.regex(stdout, new RegExp(`^  ${command}\\b`, 'm'));
   t.regex((await qiact('call', '--help')).stdout, /--directory <url>[\s\S]*--json[\s\S]*--timeout <ms>/);
   t.regex(stdout, /QIACT_MACHINE_ID/);
   t.regex(stdout, /QIACT_CALL_TIMEOUT_MS .* default: 30000/);

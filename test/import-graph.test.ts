@@ -4,10 +4,11 @@ import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 // The rule under the README's Layout: the runtime (src/) stands alone; the system
-// actors (actors/) are built on it as any service is; only the composition roots wire them in.
+// actors (actors/) are built on it as any service is; only the composition roots wire them in,
+// and the applications on top (the CLI, the inspector page) use them as any client would.
 const ROOT = join(import.meta.dirname, '..');
 const COMPOSITION_ROOTS = ['src/index.ts', 'src/start.ts'];
-const isCompositionRoot = (file: string): boolean => COMPOSITION_ROOTS.includes(file) || file.startsWith('src/cli/');
+const isCompositionRoot = (file: string): boolean => COMPOSITION_ROOTS.includes(file) || file.startsWith('src/cli/') || file.startsWith('src/inspect/page/');
 
 interface Edge {
   readonly to: string;
@@ -29,7 +30,8 @@ function importsOf(file: string): Edge[] {
     const specifier = (statement.moduleSpecifier as ts.StringLiteral).text;
     if (!specifier.startsWith('.')) continue;
     const to = relative(ROOT, resolve(ROOT, dirname(file), specifier.replace(/\.js$/, '.ts')));
-    if (!existsSync(join(ROOT, to))) continue;
+    // Modules only (the page also imports its style sheets).
+    if (!to.endsWith('.ts') || !existsSync(join(ROOT, to))) continue;
     edges.push({ to, typeOnly: isTypeOnly(statement) });
   }
   return edges;

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,7 +21,20 @@ test('the packed package installs into a fresh strict TypeScript project, and th
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, tarball), '@types/node@20'], { cwd: dir, timeout: 120_000 });
   writeFileSync(
     join(dir, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out' }, include: ['main.ts'] }),
+    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out' }, include: ['main.ts', 'page.ts'] }),
+  );
+  // What a web page imports: the browser bundle, its types from the same entry.
+  writeFileSync(
+    join(dir, 'page.ts'),
+    `import { connect, AuthenticationError, type Session } from 'qiact/browser';
+export async function open(token: string): Promise<Session | string> {
+  try {
+    return await connect('wss://robot.local:9443', { token, callTimeout: 5000 });
+  } catch (error) {
+    return error instanceof AuthenticationError ? error.reason : String(error);
+  }
+}
+`,
   );
   writeFileSync(
     join(dir, 'main.ts'),
@@ -50,4 +63,5 @@ await node.stop();
   t.is((compiled as { stdout: string }).stdout, '', 'compiles without a type error');
   const { stdout } = await run(process.execPath, [join(dir, 'out', 'main.js')], { cwd: dir, timeout: 30_000 });
   t.deepEqual(JSON.parse(stdout), { total: 2, seen: [2] });
+  for (const file of ['qiact.js', 'inspect.html', 'inspect.js', 'inspect.css']) t.true(existsSync(join(dir, 'node_modules', 'qiact', 'dist', 'browser', file)), `the package ships dist/browser/${file}`);
 });

@@ -5,6 +5,7 @@ import { createServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Link } from '../../src/transport/link.js';
 import { WebSocketLink, type WebSocketLike } from '../../src/transport/websocket-link.js';
+import { PageFiles } from '../../src/inspect/page-files.js';
 import { DIRECTORY_NAME } from '../directory/directory.js';
 import { AuthenticationError, InvalidArgumentError } from '../../src/errors.js';
 import { SocketLink } from '../../src/transport/socket-link.js';
@@ -53,6 +54,12 @@ export interface GatewayOptions {
      * send no origin (programs, not browsers) are let through to authenticate. Default: none.
      */
     readonly origins?: readonly string[];
+    /**
+     * Serve the inspector page at `https://host:port/` (default true): a page that asks for a
+     * token and shows the robot through a session like any client's. Pages of this door's own
+     * origin may then connect (the browser checked the door's certificate for that name).
+     */
+    readonly inspector?: boolean;
   };
 }
 
@@ -138,9 +145,14 @@ export class GatewayService extends Service {
     const options = this.#options.webSocket!;
     const at = parseListen(options.listen, 'wss', 'webSocket.listen');
     const origins = new Set(options.origins ?? []);
-    const https = createHttpsServer(tls, (_request, response) => {
+    const page = options.inspector === false ? null : new PageFiles({ gateway: null });
+    if (page?.missing) this.context.warn(`no inspector page at ${options.listen}: ${page.missing}`);
+    const https = createHttpsServer(tls, (request, response) => {
+      if (page !== null) return page.serve(request, response);
       response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('this is a qiact gateway: connect with a WebSocket\n');
     });
+    /** The inspector page of this door, served under the name the browser verified. */
+    const ownPage = (origin: string, request: IncomingMessage): boolean => page !== null && request.headers.host !== undefined && origin === `https://${request.headers.host}`;
     https.headersTimeout = this.#limits.handshakeTimeout;
     https.requestTimeout = this.#limits.handshakeTimeout;
     this.#guard(https, perAddress);
@@ -149,7 +161,7 @@ export class GatewayService extends Service {
       maxPayload: this.#limits.maxFrame,
       perMessageDeflate: false,
       verifyClient: ({ origin, req }: { origin: string | undefined; req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
-        if (origin === undefined || origin === '' || origins.has(origin)) return done(true);
+        if (origin === undefined || origin === '' || origins.has(origin) || ownPage(origin, req)) return done(true);
         this.context.warn(`refused a WebSocket from ${req.socket.remoteAddress ?? '?'}: origin ${JSON.stringify(origin)} is not allowed`);
         done(false, 403, 'origin not allowed');
       },

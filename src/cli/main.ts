@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { runBench } from './bench-command.js';
 import { runDemo } from './demo-command.js';
+import { serveInspector, type InspectOptions } from './inspect-page-command.js';
 import { runDirectory } from './directory-command.js';
 import { printNewToken, runGateway } from './gateway-command.js';
 import { runXmppLink } from './xmpp-command.js';
@@ -146,6 +147,13 @@ function program(exit: (code: number) => void): Command {
     .option('--interval <ms>', 'between samples, from inside (default 1000; through a door the robot sends one a second)')
     .option('--count <n>', 'stop after this many samples (default: until Ctrl-C)')
     .action((o: TopOptions) => done(top(o, print, warn)));
+  qiact
+    .command('inspect')
+    .description("serve the inspector page on loopback for a robot's WebSocket door (its Gateway serves the same page itself at https://robot:port/), until Ctrl-C")
+    .requiredOption('-g, --gateway <url>', "the robot's WebSocket door, wss://host:port (its webSocket.origins must list this page's origin)")
+    .option('-l, --listen <host:port>', 'where to serve the page, on loopback', '127.0.0.1:8080')
+    .option('--json', 'machine-readable output (one JSON value per line)')
+    .action((o: InspectOptions) => done(serveInspector(o, print, warn)));
   qiact
     .command('bench')
     .description('run the benches from a clone (latency per path, directory scale); options go to them: --quick, --json, --only <path>')

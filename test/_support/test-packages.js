@@ -1,6 +1,7 @@
 // The real servers and tools the tests (and the bench's xmpp row) use, from Debian's packages:
 // tinyproxy (HTTP CONNECT proxy), prosody (XMPP), iptables (NAT), iproute2 (network namespaces,
-// veth, ss), openssl (test certificates). Installed if missing, as root, with
+// veth, ss), openssl (test certificates), chromium (the browser tests drive it; no npm package
+// downloads a browser). Installed if missing, as root, with
 // apt-get; elsewhere, one line says what to install. `node test/_support/test-packages.js` runs it.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,6 +13,7 @@ const PACKAGES = {
   iptables: '/usr/sbin/iptables',
   iproute2: '/usr/sbin/ip',
   openssl: '/usr/bin/openssl',
+  chromium: '/usr/bin/chromium',
 };
 
 export function installTestPackages() {

@@ -70,7 +70,11 @@ export class Actor {
   #busy: Envelope | null = null;
   #stopped: Promise<void> | null = null;
   #onStopped: (() => void) | null = null;
-  #watchers: Set<(down: Down) => void> | null = null;
+  /** Who watches this actor: none, one, or a set of them. */
+  #watchers: ((down: Down) => void) | Set<(down: Down) => void> | null = null;
+  /** Its supervisor, told when it ends, with the supervisor's own tag for it (see watchExit). */
+  #exitWatch: ExitWatch | null = null;
+  #exitTag: unknown = undefined;
   #links: Set<Actor> | null = null;
   #cleanups: Set<() => void> | null = null;
   /** Messages handled (calls and posts), for metrics. */
@@ -133,7 +137,7 @@ export class Actor {
     mailbox.push(env);
     if (!this.#scheduled && this.#busy === null && this.#status === RUNNING) {
       this.#scheduled = true;
-      void RESOLVED.then(this.#flush);
+      void RESOLVED.then((this.#flushing ??= () => this.#flush()));
     }
   }
 
@@ -162,7 +166,15 @@ export class Actor {
     return true;
   }
 
-  #flush = (): void => {
+  /**
+   * The callbacks the loop hands to promises and timers, made on first use: an idle actor that
+   * never gets a message holds none of them.
+   */
+  #flushing: (() => void) | null = null;
+  #asyncDone: ((value: unknown) => void) | null = null;
+  #asyncFailed: ((error: unknown) => void) | null = null;
+
+  #flush(): void {
     this.#scheduled = false;
     let budget = BATCH;
     const traced = tracingState.on; // read once a batch: the per-message path stays as it was
@@ -176,12 +188,12 @@ export class Actor {
       if (--budget === 0) {
         if (this.mailbox.length > 0 && !this.#scheduled) {
           this.#scheduled = true;
-          setImmediate(this.#flush);
+          setImmediate(this.#flushing!);
         }
         return;
       }
     }
-  };
+  }
 
   #handle(env: Envelope): void {
     let result: unknown;
@@ -198,7 +210,7 @@ export class Actor {
     handling.env = null;
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       this.#busy = env;
-      (result as PromiseLike<unknown>).then(this.#asyncDone, this.#asyncFailed);
+      (result as PromiseLike<unknown>).then((this.#asyncDone ??= (value) => this.#done(value)), (this.#asyncFailed ??= (error) => this.#doneFailed(error)));
       return;
     }
     if (sampled) this.#timed();
@@ -241,7 +253,8 @@ export class Actor {
     failures.set(code, (failures.get(code) ?? 0) + 1);
   }
 
-  #asyncDone = (value: unknown): void => {
+  /** The promise of the message in hand resolved. */
+  #done(value: unknown): void {
     const env = this.#busy;
     if (env === null) return; // killed meanwhile; the call was already rejected
     this.#busy = null;
@@ -249,16 +262,17 @@ export class Actor {
     if (this.#span !== null) this.#endSpan(undefined);
     if (env.state === PENDING) this.host.pending.resolve(env, value);
     this.#resume();
-  };
+  }
 
-  #asyncFailed = (error: unknown): void => {
+  /** The promise of the message in hand rejected. */
+  #doneFailed(error: unknown): void {
     const env = this.#busy;
     if (env === null) return;
     this.#busy = null;
     if (this.#sampledAt >= 0) this.#timed();
     this.#failed(env, error);
     this.#resume();
-  };
+  }
 
   #resume(): void {
     if (this.#status === STOPPING) {
@@ -267,7 +281,7 @@ export class Actor {
     }
     if (this.#status === RUNNING && this.mailbox.length > 0 && !this.#scheduled) {
       this.#scheduled = true;
-      void RESOLVED.then(this.#flush);
+      void RESOLVED.then((this.#flushing ??= () => this.#flush()));
     }
   }
 
@@ -368,13 +382,21 @@ export class Actor {
     if (cleanups) for (const fn of cleanups) fn();
     this.host.actorExited(this, reason);
     this.#onStopped?.();
-    if (this.#watchers !== null || this.#links !== null) queueMicrotask(() => this.#notify(reason));
+    if (this.#watchers !== null || this.#links !== null || this.#exitWatch !== null) queueMicrotask(() => this.#notify(reason));
   }
 
   #notify(reason: ExitReason): void {
+    const exitWatch = this.#exitWatch;
+    if (exitWatch !== null) {
+      this.#exitWatch = null;
+      tellExit(this, exitWatch, reason, this.#exitTag);
+    }
+    if (this.#watchers === null && this.#links === null) return;
     const down: Down = { address: this.address, name: this.name, reason };
-    if (this.#watchers) for (const watcher of this.#watchers) callWatcher(this, watcher, down);
+    const watchers = this.#watchers;
     this.#watchers = null;
+    if (typeof watchers === 'function') callWatcher(this, watchers, down);
+    else if (watchers !== null) for (const watcher of watchers) callWatcher(this, watcher, down);
     if (this.#links) {
       for (const other of this.#links) {
         other.#links?.delete(this);
@@ -393,8 +415,29 @@ export class Actor {
       queueMicrotask(() => callWatcher(this, watcher, { address: this.address, name: this.name, reason: 'noproc' }));
       return () => {};
     }
-    (this.#watchers ??= new Set()).add(watcher);
-    return () => this.#watchers?.delete(watcher);
+    const watchers = this.#watchers;
+    if (watchers === null) this.#watchers = watcher;
+    else if (typeof watchers === 'function') this.#watchers = new Set([watchers, watcher]);
+    else watchers.add(watcher);
+    return () => {
+      const now = this.#watchers;
+      if (now === watcher) this.#watchers = null;
+      else if (now !== null && typeof now !== 'function') now.delete(watcher);
+    };
+  }
+
+  /**
+   * The supervisor's watch: `watch.childExited(this, reason, tag)` runs once when this actor
+   * stops (at once with `noproc` if it already has); null cancels it. One shared object and a
+   * tag rather than a closure per child: a supervisor may have a million children.
+   */
+  watchExit(watch: ExitWatch | null, tag?: unknown): void {
+    if (watch !== null && this.#status === STOPPED) {
+      queueMicrotask(() => tellExit(this, watch, 'noproc', tag));
+      return;
+    }
+    this.#exitWatch = watch;
+    this.#exitTag = watch === null ? undefined : tag;
   }
 
   /** Links two actors: when either stops abnormally, the other crashes with a LinkedExitError. */
@@ -419,6 +462,19 @@ export class Actor {
     }
     (this.#cleanups ??= new Set()).add(fn);
     return () => this.#cleanups?.delete(fn);
+  }
+}
+
+/** Who supervises an actor, as `watchExit` tells it of the actor's end. */
+export interface ExitWatch {
+  childExited(child: Actor, reason: ExitReason, tag: unknown): void;
+}
+
+function tellExit(actor: Actor, watch: ExitWatch, reason: ExitReason, tag: unknown): void {
+  try {
+    watch.childExited(actor, reason, tag);
+  } catch (e) {
+    actor.host.warn(`the supervisor of ${actor.label} failed to take its exit`, e);
   }
 }
 

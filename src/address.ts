@@ -15,6 +15,21 @@ export type Path = 'direct' | 'port' | 'unix' | 'tcp' | 'tls' | 'gateway' | 'xmp
 const MACHINE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
 
+const isIndex = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+
+/**
+ * The `machineId/processId/threadId/` of the last address made: a node makes all its actors'
+ * addresses with the same one, and sharing it keeps each address's text to its own digits.
+ */
+let lastPrefix = { machineId: '', processId: -1, threadId: -1, text: '' };
+
+function prefixOf(machineId: string, processId: number, threadId: number): string {
+  const last = lastPrefix;
+  if (last.machineId === machineId && last.processId === processId && last.threadId === threadId) return last.text;
+  lastPrefix = { machineId, processId, threadId, text: `${machineId}/${processId}/${threadId}/` };
+  return lastPrefix.text;
+}
+
 /**
  * `machineId/processId/threadId/actorId`. Immutable; the canonical text form is computed once
  * and parses back to an equal address.
@@ -30,16 +45,10 @@ export class Address {
     if (!MACHINE_ID.test(machineId)) {
       throw new InvalidAddressError(typeof machineId === 'string' ? machineId : `(${typeof machineId})`, 'machineId must be 1-128 of [A-Za-z0-9._:-]');
     }
-    for (const [field, n] of [
-      ['processId', processId],
-      ['threadId', threadId],
-      ['actorId', actorId],
-    ] as const) {
-      if (!Number.isSafeInteger(n) || n < 0) {
-        throw new InvalidAddressError(`${machineId}/${processId}/${threadId}/${actorId}`, `${field} must be a non-negative integer`);
-      }
-    }
-    this.text = `${machineId}/${processId}/${threadId}/${actorId}`;
+    // Checked without building a list: a node makes one address per actor it starts.
+    const bad = !isIndex(processId) ? 'processId' : !isIndex(threadId) ? 'threadId' : !isIndex(actorId) ? 'actorId' : null;
+    if (bad !== null) throw new InvalidAddressError(`${machineId}/${processId}/${threadId}/${actorId}`, `${bad} must be a non-negative integer`);
+    this.text = prefixOf(machineId, processId, threadId) + actorId;
   }
 
   /** Parses the canonical text form; throws InvalidAddressError naming the bad part. */

@@ -40,7 +40,8 @@ export interface ServiceHost extends SignalSink {
   contextFor(actor: Actor): ServiceContext;
 }
 
-const contexts = new WeakMap<Service, ServiceContext>();
+/** The behaviour running each started service, which makes its context on first use. */
+const running = new WeakMap<Service, ServiceBehaviour>();
 
 /**
  * Base class of a plain service. Its public methods are the service's methods; fields made with
@@ -74,7 +75,7 @@ export abstract class Service {
 
   /** This service's place in the system; available from `onStart` on. */
   protected get context(): ServiceContext {
-    const ctx = contexts.get(this);
+    const ctx = running.get(this)?.context;
     if (!ctx) throw new InvalidArgumentError('context', 'a service context exists only once the service is started (use it from onStart on)');
     return ctx;
   }
@@ -189,30 +190,46 @@ export function parameterNames(fn: Function): string[] {
     .map((p) => (p.startsWith('{') ? '{…}' : p.startsWith('[') ? '[…]' : p));
 }
 
+const NO_MEMBERS: ReadonlyMap<string, never> = new Map<string, never>();
+
 /** Runs a Service instance as an actor behaviour. */
 export class ServiceBehaviour implements Behaviour {
   readonly #methods: Map<string, MethodEntry>;
-  readonly #signals = new Map<string, Signal<unknown>>();
-  readonly #properties = new Map<string, Property<unknown>>();
+  readonly #signals: ReadonlyMap<string, Signal<unknown>>;
+  readonly #properties: ReadonlyMap<string, Property<unknown>>;
   #actor: Actor | undefined;
+  /** Made when the service first asks for it: most actors never do, and it holds seven closures. */
+  #context: ServiceContext | undefined;
 
   constructor(
     readonly instance: Service,
     private readonly host: ServiceHost,
   ) {
     this.#methods = methodsOf(instance.constructor as ServiceClass);
+    let signals: Map<string, Signal<unknown>> | null = null;
+    let properties: Map<string, Property<unknown>> | null = null;
     for (const [key, value] of Object.entries(instance)) {
-      if (value instanceof Property) this.#properties.set(key, value);
-      else if (value instanceof Signal) this.#signals.set(key, value);
+      if (value instanceof Property) (properties ??= new Map()).set(key, value);
+      else if (value instanceof Signal) (signals ??= new Map()).set(key, value);
     }
+    // Most actors have neither: they share one empty map instead of holding two of their own.
+    this.#signals = signals ?? NO_MEMBERS;
+    this.#properties = properties ?? NO_MEMBERS;
   }
 
   start(actor: Actor): unknown {
     this.#actor = actor;
-    contexts.set(this.instance, this.host.contextFor(actor));
+    this.#context = undefined;
+    running.set(this.instance, this);
     for (const s of this.#signals.values()) s.attach(this.host);
     for (const p of this.#properties.values()) p.changed.attach(this.host);
     return this.instance.onStart?.();
+  }
+
+  /** This service's context, once started. */
+  get context(): ServiceContext | undefined {
+    if (this.#actor === undefined) return undefined;
+    return (this.#context ??= this.host.contextFor(this.#actor));
   }
 
   #lastName = '';

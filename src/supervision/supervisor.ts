@@ -1,4 +1,4 @@
-import { isAbnormal, type Actor, type ExitReason } from '../actor.js';
+import { isAbnormal, type Actor, type ExitReason, type ExitWatch } from '../actor.js';
 import type { Behaviour } from '../behaviour.js';
 import type { Clock } from '../clock.js';
 import { ChildStartError, InvalidArgumentError, InvalidChildSpecError, NoSuchChildError, RestartIntensityError, ChildRunningError } from '../errors.js';
@@ -41,7 +41,6 @@ export interface TreeNode extends ChildInfo {
 interface Slot {
   readonly child: Child;
   actor: Actor | null;
-  unwatch: (() => void) | null;
   restarts: number;
   /** Its own restart window, in a supervisor whose children have separate fates (made on first restart). */
   intensity?: RestartIntensity;
@@ -65,7 +64,7 @@ export interface SeparateFates {
  * time, in order, and a restart that keeps failing is retried through the mailbox: the
  * supervisor stays responsive while it loops, until the restart intensity stops it.
  */
-export class SupervisorBehaviour implements Behaviour {
+export class SupervisorBehaviour implements Behaviour, ExitWatch {
   /** The children by id, in start order (a Map keeps insertion order): every look-up by id is O(1). */
   readonly #slots = new Map<string, Slot>();
   readonly #intensity: RestartIntensity;
@@ -80,7 +79,7 @@ export class SupervisorBehaviour implements Behaviour {
     this.#intensity = new RestartIntensity(spec.intensity, spec.period, host.clock);
     for (const c of spec.children) {
       const child = checkChildSpec(c);
-      this.#slots.set(child.id, { child, actor: null, unwatch: null, restarts: 0 });
+      this.#slots.set(child.id, { child, actor: null, restarts: 0 });
     }
   }
 
@@ -138,15 +137,18 @@ export class SupervisorBehaviour implements Behaviour {
     if (actor === null) return;
     actor.restarts = slot.restarts;
     actor.runs = slot.child.label;
-    const self = this.#self!;
-    slot.unwatch = actor.monitor((down) => this.host.post(self, '@exit', [slot, actor, down.reason]));
+    actor.watchExit(this, slot);
+  }
+
+  /** A child's end, told by the child (see Actor.watchExit): handled in turn, as a message. */
+  childExited(child: Actor, reason: ExitReason, slot: unknown): void {
+    this.host.post(this.#self!, '@exit', [slot, child, reason]);
   }
 
   async #stopSlot(slot: Slot): Promise<void> {
     const actor = slot.actor;
     slot.actor = null;
-    slot.unwatch?.();
-    slot.unwatch = null;
+    actor?.watchExit(null);
     if (actor !== null && actor.status !== 'stopped') await shutdown(actor, slot.child.shutdown, this.host.clock);
   }
 
@@ -164,7 +166,6 @@ export class SupervisorBehaviour implements Behaviour {
     // An exit we caused, of a run already replaced, or of a child since removed: nothing to do.
     if (slot.actor !== actor || this.#slots.get(slot.child.id) !== slot) return;
     slot.actor = null;
-    slot.unwatch = null;
     if (this.fates !== undefined && slot.child.type === 'supervisor' && isAbnormal(reason)) return this.#giveUp(slot, reason, 'its supervisor gave up');
     const { restart } = slot.child;
     const again = restart === 'permanent' || (restart === 'transient' && isAbnormal(reason));
@@ -237,7 +238,7 @@ export class SupervisorBehaviour implements Behaviour {
     const s = this.spec.strategy === 'dynamic' && typeof spec === 'object' && spec !== null && !('id' in spec) ? { ...spec, id: `child-${this.#nextDynamicId++}` } : spec;
     const child = checkChildSpec(s);
     if (this.#slots.has(child.id)) throw new InvalidChildSpecError(child.id, 'id', `is already used in supervisor ${this.#label}`);
-    const slot: Slot = { child, actor: null, unwatch: null, restarts: 0 };
+    const slot: Slot = { child, actor: null, restarts: 0 };
     try {
       await this.#startSlot(slot);
     } catch (error) {
@@ -322,7 +323,7 @@ export class SupervisorBehaviour implements Behaviour {
     const slots = [...this.#slots.values()];
     for (let i = slots.length - 1; i >= 0; i--) {
       const slot = slots[i]!;
-      slot.unwatch?.();
+      slot.actor?.watchExit(null);
       slot.actor?.kill();
       slot.actor = null;
     }

@@ -276,7 +276,7 @@ export class Actor {
 
   #resume(): void {
     if (this.#status === STOPPING) {
-      if (this.#busy === null) void this.#terminate();
+      if (this.#busy === null) this.#terminate();
       return;
     }
     if (this.#status === RUNNING && this.mailbox.length > 0 && !this.#scheduled) {
@@ -328,18 +328,30 @@ export class Actor {
     this.#status = STOPPING;
     this.#exitReason = reason;
     this.#drain(reason);
-    if (this.#busy === null) void this.#terminate();
+    if (this.#busy === null) this.#terminate();
     return this.#stopped;
   }
 
-  async #terminate(): Promise<void> {
+  /**
+   * Runs the behaviour's terminate, then finishes: at once when it returns nothing to wait for
+   * (most services have no onStop), so that stopping a million idle actors arms no timer for them.
+   */
+  #terminate(): void {
     const reason = this.#exitReason ?? 'normal';
+    let result: unknown;
     try {
-      await this.behaviour.terminate?.(reason);
+      result = this.behaviour.terminate?.(reason);
     } catch (e) {
       this.host.warn(`${this.label}: terminate failed`, e);
     }
-    this.#finish(reason);
+    if (result === null || typeof result !== 'object' || typeof (result as PromiseLike<unknown>).then !== 'function') return this.#finish(reason);
+    (result as PromiseLike<unknown>).then(
+      () => this.#finish(reason),
+      (e: unknown) => {
+        this.host.warn(`${this.label}: terminate failed`, e);
+        this.#finish(reason);
+      },
+    );
   }
 
   /** Forced stop: nothing more runs; every pending call to this actor fails now. */

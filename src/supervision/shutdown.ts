@@ -12,7 +12,10 @@ export async function shutdown(actor: Actor, policy: ShutdownPolicy, clock: Cloc
     actor.kill();
     return 'killed';
   }
-  const stopped = actor.stop('shutdown').then(() => 'stopped' as const);
+  const stopping = actor.stop('shutdown');
+  // Stopped already (nothing to wait for in its onStop): no timer to arm.
+  if (actor.status === 'stopped') return 'stopped';
+  const stopped = stopping.then(() => 'stopped' as const);
   if (policy === 'infinity') return stopped;
   let timer: unknown;
   const late = new Promise<'late'>((resolve) => (timer = clock.setTimer(() => resolve('late'), policy)));

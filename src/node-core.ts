@@ -68,6 +68,11 @@ export interface StartOptions {
    * doubling to 2 s) and saying once that it waits. Default: as long as it takes; 0 fails at once.
    */
   directoryWait?: number;
+  /**
+   * The embedded directory's bound on the services it holds: past it a registration is refused
+   * (a flood of them cannot exhaust the node's memory). Default 100,000.
+   */
+  directoryCapacity?: number;
   /** Drop a peer that has not proven itself this many ms after connecting. Default 5000. */
   handshakeTimeout?: number;
   /**

@@ -1,4 +1,5 @@
 import { ServiceDirectory } from '../actors/directory/directory.js';
+import { InvalidArgumentError } from './errors.js';
 import { Node } from './node.js';
 import { NodeCore, type StartOptions } from './node-core.js';
 
@@ -9,7 +10,9 @@ import { NodeCore, type StartOptions } from './node-core.js';
 export async function start(options: StartOptions = {}): Promise<Node> {
   // The composition root: the core knows the directory by its words only (directory/entries.ts);
   // the embedded one is the system actor of actors/directory/, built on the runtime as any service.
-  const core = new NodeCore(options, (attached, endpoints) => new ServiceDirectory(attached, endpoints));
+  const capacity = options.directoryCapacity;
+  if (capacity !== undefined && (!Number.isSafeInteger(capacity) || capacity < 1)) throw new InvalidArgumentError('directoryCapacity', `${String(capacity)} must be a whole number >= 1`);
+  const core = new NodeCore(options, (attached, endpoints) => new ServiceDirectory(attached, endpoints, capacity));
   await core.boot();
   return new Node(core);
 }

@@ -156,6 +156,21 @@ test("another node's services come back on their own when the directory it uses 
   t.is(await (await node.service<Counter>('arm')).add(1), 2);
 });
 
+test('the directory bound is the node\'s to set (directoryCapacity): past it a spawn with a name is refused, naming the bound', async (t) => {
+  await t.throwsAsync(start({ directoryCapacity: 0 }), { instanceOf: InvalidArgumentError, message: /directoryCapacity/ });
+  await t.throwsAsync(start({ directoryCapacity: 1.5 }), { instanceOf: InvalidArgumentError, message: /directoryCapacity/ });
+  const node = await start({ machineId: 'capacity', directoryCapacity: 3, onWarning: () => {} });
+  t.teardown(() => node.stop());
+  const log: string[] = [];
+  // The directory's own entry is the first of the three.
+  await node.spawn(worker('a', log), { name: 'a' });
+  await node.spawn(worker('b', log), { name: 'b' });
+  const refused = await t.throwsAsync(node.spawn(worker('c', log), { name: 'c' }), { instanceOf: ChildStartError });
+  t.regex(String((refused as Error & { cause?: Error }).cause?.message), /maximum of 3 services \(directoryCapacity\)/);
+  await node.spawn(worker('unnamed', log));
+  t.deepEqual((await node.services()).map((s) => s.name).sort(), ['ServiceDirectory', 'a', 'b']);
+});
+
 test('a flood of registrations stops at the directory bound with a typed error naming it; the directory stays up', async (t) => {
   const { directory } = await setup(t);
   const info = (i: number) => ({ name: `flood-${i}`, machineId: 'm', processId: 1, endpoints: [], address: `m/1/0/${i + 10}` });

@@ -6,7 +6,7 @@ import { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo 
 
 export { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo };
 
-/** The most services one directory holds: a flood of registrations is refused past it. */
+/** The most services one directory holds by default (`directoryCapacity`): a flood of registrations is refused past it. */
 export const MAX_SERVICES = 100_000;
 
 interface Entry {
@@ -48,6 +48,7 @@ export class ServiceDirectory extends Service {
   constructor(
     private readonly started?: (self: Address) => void,
     private readonly endpoints: () => readonly string[] = () => [],
+    private readonly capacity = MAX_SERVICES,
   ) {
     super();
   }
@@ -75,7 +76,7 @@ export class ServiceDirectory extends Service {
       if (caller.link === null || held.owner !== caller.node || held.link === caller.link) throw new NameTakenError(checked.name, held.info.address);
       this.#remove(holder);
     }
-    if (this.#byId.size >= MAX_SERVICES) throw new InvalidArgumentError('registration', `the directory holds its maximum of ${MAX_SERVICES} services`);
+    if (this.#byId.size >= this.capacity) throw new InvalidArgumentError('registration', `the directory holds its maximum of ${this.capacity} services (directoryCapacity)`);
     return this.#add(checked, caller.link === null ? node : caller.node, caller.link);
   }
 

@@ -1,10 +1,12 @@
 import { socketFolder } from '../routing/listeners.js';
 import { start } from '../start.js';
-import { DEFAULT_DIRECTORY, DEFAULT_DIRECTORY_PORT, untilInterrupted } from './session.js';
+import { DEFAULT_DIRECTORY, DEFAULT_DIRECTORY_PORT, untilInterrupted, UsageError } from './session.js';
 
 export interface DirectoryOptions {
   /** Endpoints to listen on; default the robot's TCP port on loopback. */
   listen?: string[];
+  /** The most services it holds (default 100,000). */
+  maxServices?: string;
   verbose?: boolean;
   json?: boolean;
 }
@@ -18,7 +20,9 @@ export async function runDirectory(options: DirectoryOptions, print: (line: stri
   const listen = options.listen?.length ? options.listen : [DEFAULT_DIRECTORY];
   if (!listen.some((e) => e.startsWith('unix:'))) listen.unshift(`unix:${socketFolder()}/${defaultSocketName(listen)}`);
   // directory: '' — this node is the directory, whatever QIACT_DIRECTORY says.
-  const node = await start({ directory: '', listen, onWarning: (message) => warn(`qiact directory: ${message}`) });
+  const capacity = options.maxServices === undefined ? undefined : Number(options.maxServices);
+  if (capacity !== undefined && (!Number.isSafeInteger(capacity) || capacity < 1)) throw new UsageError(`--max-services must be a whole number >= 1, not '${options.maxServices}'`);
+  const node = await start({ directory: '', listen, directoryCapacity: capacity, onWarning: (message) => warn(`qiact directory: ${message}`) });
   if (options.json) print(JSON.stringify({ event: 'listening', node: `${node.machineId}/${node.processId}/${node.threadId}`, endpoints: node.endpoints }));
   else print(`qiact directory ${node.machineId}/${node.processId}: listening on ${node.endpoints.join(', ')}`);
   const signal = await untilInterrupted(warn);

@@ -91,9 +91,10 @@ function program(exit: (code: number) => void): Command {
     .command('directory')
     .description('run the robot\'s ServiceDirectory (TCP 127.0.0.1:9559 and an owner-only Unix socket) until Ctrl-C')
     .addOption(new Option('-l, --listen <endpoint>', 'listen here instead (repeatable; tcp:0.0.0.0:9559 to accept other machines)').argParser(collect))
+    .option('--max-services <n>', 'the most services it holds; registrations past it are refused (default 100000)')
     .option('-v, --verbose', 'print runtime warnings on stderr')
     .option('--json', 'machine-readable output (one JSON value per line)')
-    .action((o: { listen?: string[]; json?: boolean }) => done(runDirectory(o, print, warn)));
+    .action((o: { listen?: string[]; maxServices?: string; json?: boolean }) => done(runDirectory(o, print, warn)));
   joins(qiact.command('gateway'))
     .description("run the robot's Gateway for clients from outside (TLS, tokens or client certificates, permissions), until Ctrl-C")
     .requiredOption('-c, --config <file>', 'the gateway configuration: JSON with listen, cert, key, ca (PEM paths), tokens, permissions, limits')

@@ -1,13 +1,17 @@
 /**
  * The robot's directory for the scale bench, in its own process as `qiact directory` runs it:
- * it tells its parent its TCP endpoint, answers `rss` with its memory, and stops when told.
+ * it tells its parent its TCP endpoint, answers `memory` with its resident memory and its heap
+ * after a full GC (the bench runs it with --expose-gc), and stops when told `stop`.
  */
 import { start } from '../src/index.js';
 
-const node = await start({ directory: '', listen: ['tcp:127.0.0.1:0'], onWarning: () => {} });
+const node = await start({ directory: '', listen: ['tcp:127.0.0.1:0'], directoryCapacity: 1_000_000, onWarning: () => {} });
 process.on('message', (m) => {
-  if (m === 'rss') process.send?.({ rss: process.memoryUsage().rss });
-  else void node.stop().then(() => process.exit(0));
+  if (m === 'memory') {
+    (globalThis as { gc?: () => void }).gc?.();
+    const { rss, heapUsed } = process.memoryUsage();
+    process.send?.({ rss, heap: heapUsed });
+  } else void node.stop().then(() => process.exit(0));
 });
 process.on('disconnect', () => process.exit(0));
 process.send?.({ endpoint: node.endpoints.find((e) => e.startsWith('tcp:')) });

@@ -10,6 +10,10 @@
  *   look-up        one directory.lookup(name) from another node, p50 / p99
  *   ls             directory.list() of every service, as `qiact ls` does
  *   purge          from kill -9 of a node to serviceRemoved for each of its services
+ *   memory         the directory process's resident memory, and its heap per entry (after GC)
+ *
+ * `--services N` sets the size: N services from N/1000 nodes (at least 10); `bench:scale` runs
+ * it with 100,000.
  */
 import { machineState } from './machine-state.js';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -19,13 +23,16 @@ import { Sink } from './services.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
-const NODES = quick ? 10 : 50;
-const PER_NODE = quick ? 100 : 200;
+const servicesArg = process.argv.indexOf('--services');
+const SERVICES = servicesArg > 0 ? Number(process.argv[servicesArg + 1]) : quick ? 1_000 : 10_000;
+if (!Number.isInteger(SERVICES) || SERVICES < 100) throw new Error(`--services takes a whole number of at least 100, not ${process.argv[servicesArg + 1]}`);
+const NODES = servicesArg > 0 ? Math.max(10, Math.round(SERVICES / 1000)) : quick ? 10 : 50;
+const PER_NODE = Math.round(SERVICES / NODES);
 const LOOKUPS = quick ? 500 : 5_000;
 const LISTS = quick ? 3 : 10;
 
 function forked<T>(script: string, env: NodeJS.ProcessEnv, first: (m: unknown) => T | undefined): Promise<{ child: ChildProcess; value: T }> {
-  const child = fork(fileURLToPath(new URL(script, import.meta.url)), [], { env: { ...process.env, ...env } });
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), [], { env: { ...process.env, ...env }, execArgv: [...process.execArgv, '--expose-gc'] });
   return new Promise((resolve, reject) => {
     const onMessage = (m: unknown): void => {
       const value = first(m);
@@ -56,6 +63,12 @@ function pct(sorted: number[], p: number): number {
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
 
 const { child: directoryProcess, value: endpoint } = await forked('./directory-node.ts', {}, (m) => (m as { endpoint?: string }).endpoint);
+const memoryOf = async (): Promise<{ rss: number; heap: number }> => {
+  const reply = message(directoryProcess, (m) => typeof (m as { rss?: number }).rss === 'number');
+  directoryProcess.send('memory');
+  return (await reply) as { rss: number; heap: number };
+};
+const emptyDirectory = await memoryOf();
 const env = { QIACT_DIRECTORY: endpoint, QIACT_MACHINE_ID: 'scale-victim', COUNT: String(PER_NODE), PREFIX: 'victim' };
 const { child: victim } = await forked('./scale-node.ts', env, (m) => (m === 'started' ? true : undefined));
 
@@ -97,11 +110,8 @@ for (let i = 0; i < LISTS; i++) {
   lists.push(performance.now() - s);
 }
 lists.sort((a, b) => a - b);
-const rss = ((await (async () => {
-  const reply = message(directoryProcess, (m) => typeof (m as { rss?: number }).rss === 'number');
-  directoryProcess.send('rss');
-  return reply;
-})()) as { rss: number }).rss;
+const { rss, heap } = await memoryOf();
+const bytesPerEntry = (heap - emptyDirectory.heap) / listed;
 
 // Purge: kill -9 one node; time until the directory has announced the removal of all its services.
 let removed = 0;
@@ -121,6 +131,7 @@ const rows = [
   { measure: 'ls (list all)', value: round(pct(lists, 0.5)), unit: 'ms', detail: `${listed} entries, p50 of ${LISTS}` },
   { measure: 'purge a dead node', value: round(purgeMs), unit: 'ms', detail: `kill -9 to serviceRemoved for its ${PER_NODE} services` },
   { measure: 'directory memory', value: round(rss / 2 ** 20), unit: 'MiB', detail: `resident, holding ${listed} services` },
+  { measure: 'directory entry', value: round(bytesPerEntry, 0), unit: 'bytes', detail: `heap per service held (after GC), ${listed} services` },
 ];
 if (json) for (const row of rows) console.log(JSON.stringify(row));
 else {

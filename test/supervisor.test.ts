@@ -15,7 +15,9 @@ import {
   NoSuchServiceError,
   NodeStoppedError,
   RestartIntensityError,
+  Service,
   ServiceError,
+  routeOf,
   start,
   supervisor,
   type ChildSpec,
@@ -32,6 +34,9 @@ async function node(t: { teardown(fn: () => unknown): void }, options: StartOpti
   t.teardown(() => n.stop());
   return Object.assign(n, { warnings });
 }
+
+/** A child that only exists: what most of a big dynamic supervisor's children are. */
+class Idle extends Service {}
 
 const spec = (id: string, log: string[], extra: Partial<ChildSpec> = {}, hooks = {}): ChildSpec => ({ id, name: id, start: worker(id, log, hooks), ...extra });
 
@@ -433,6 +438,31 @@ test('dynamic: children are added at run time, removed when they end, and stoppe
   await within(Promise.all(stopping.map((s) => s.promise)), 'both children to be asked to stop at once');
   gates.forEach((g) => g.resolve());
   await stopped;
+});
+
+test('a dynamic supervisor with 100,000 children restarts the one that crashed, and only that one', async (t) => {
+  t.timeout(120_000, '100,000 children are started one after another');
+  const n = await node(t);
+  const sup = await n.supervise(supervisor({ strategy: 'dynamic' }));
+  const log: string[] = [];
+  const first = new Map<string, string>();
+  const COUNT = 100_000;
+  for (let i = 0; i < COUNT; i++) {
+    // One named child in the middle, to crash through a handle; the others are unnamed.
+    const started = await sup.startChild(i === COUNT / 2 ? { name: 'victim', start: worker('victim', log) } : { start: Idle });
+    first.set(started!.id, started!.address);
+  }
+  const victim = await n.service<TestWorker>('victim');
+  const victimId = [...first].find(([, address]) => address === routeOf(victim).address)![0];
+  await t.throwsAsync(victim.crash(), { instanceOf: ServiceError });
+  // The restarted victim answers by name; every other child still runs its first run.
+  t.is(await victim.ping(), 'victim');
+  const now = await sup.whichChildren();
+  t.is(now.length, COUNT);
+  const moved = now.filter((c) => c.address !== first.get(c.id)).map((c) => c.id);
+  t.deepEqual(moved, [victimId]);
+  t.is(now.find((c) => c.id === victimId)!.restarts, 1);
+  t.deepEqual(log, ['start victim', 'stop victim', 'start victim'], 'its onStop ran after the crash, as OTP terminate/2 does');
 });
 
 test('the node tree shows every supervisor with its strategy and children', async (t) => {

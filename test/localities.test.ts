@@ -1,5 +1,6 @@
 import test from 'ava';
 import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import {
   CallTimeoutError,
@@ -14,7 +15,7 @@ import {
 } from '../src/index.js';
 import { Counter, MODULE } from './fixtures/services.js';
 import { otherMachine } from './_support/machines.js';
-import { Collector, deferred, within } from './_support/wait.js';
+import { CHILD_START_MS, Collector, deferred, within } from './_support/wait.js';
 import { watchAdded } from './_support/workers.js';
 
 // Every test here starts workers or child processes. Run at once (ava's default within a file),
@@ -153,6 +154,27 @@ test.serial('a program whose node stops ends by itself at once: no timer, socket
   await within(stopped, 'the program to stop its node', 20_000);
   // Generous for a loaded machine (coverage is written at exit), half the 30 s a stray call timer would hold it for.
   t.is(await within(exited, 'the process to exit by itself after node.stop()', 15_000), 0);
+});
+
+test.serial('a service process whose parent dies while it starts leaves quietly: no unhandled error about the closed channel', async (t) => {
+  const parent = fork(fileURLToPath(new URL('./fixtures/orphaned-start.ts', import.meta.url)), [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  t.teardown(() => parent.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  parent.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  parent.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // Its service process writes to the same pipes: they close when the last of the two has exited.
+  const closed = Promise.all([once(parent.stdout!, 'close'), once(parent.stderr!, 'close')]);
+  await within(
+    (async () => {
+      while (!/starting in \d+/.test(stdout)) await once(parent.stdout!, 'data');
+    })(),
+    'the service process to say it is starting',
+    CHILD_START_MS,
+  );
+  parent.kill('SIGKILL');
+  await within(closed, 'the orphaned service process to exit', 15_000);
+  t.notRegex(stderr, /ERR_IPC_CHANNEL_CLOSED|EPIPE|Unhandled/);
 });
 
 test.serial('warnings of a service in a worker or a child process reach the parent node\'s onWarning, naming where they come from', async (t) => {

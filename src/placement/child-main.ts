@@ -13,8 +13,10 @@ import { start } from '../start.js';
 import type { ChildConfig, ToChild, ToParent } from './control.js';
 
 const send = (m: ToParent): void => {
-  if (isMainThread) process.send?.(m);
-  else parentPort!.postMessage(m);
+  if (!isMainThread) return parentPort!.postMessage(m);
+  // The parent may be gone (its 'disconnect' makes this process leave): what was meant for it is
+  // dropped, never an unhandled error that crashes the process on its way out.
+  if (process.connected) process.send!(m, undefined, undefined, (error: Error | null) => error && void leave(1));
 };
 const onControl = (fn: (m: ToChild) => void): void => {
   if (isMainThread) process.on('message', fn);

@@ -8,6 +8,14 @@ export class Echo extends Service {
   echo(x: number): number {
     return x;
   }
+  /** Where it runs (the soak bench kills that process). */
+  pid(): number {
+    return process.pid;
+  }
+  /** Crashes it (the soak bench's injected fault; its supervisor restarts it). */
+  crash(): never {
+    throw new Error('crash asked for by the soak bench');
+  }
   /** Starts the raw floor's echo in this service's thread: see raw-echo.ts. */
   channelEcho(name: string): void {
     channelEcho(name);

@@ -207,6 +207,9 @@ test.serial('qiact inspect serves the page on loopback, and the robot lets that 
   const refused = await qiact(cliEnv(), 'inspect', '--listen', '0.0.0.0:8080', '--gateway', robot.url);
   t.is(refused.code, 2);
   t.regex(refused.stderr, /loopback only/);
+  const injected = await qiact(cliEnv(), 'inspect', '--gateway', "wss://robot;script-src *:9444");
+  t.is(injected.code, 2, 'a gateway URL that is not a host and port never reaches the CSP header');
+  t.regex(injected.stderr, /--gateway takes the robot's WebSocket door/);
 
   const inspector = running(t, cliEnv(), 'inspect', '--listen', '127.0.0.1:0', '--gateway', robot.url, '--json');
   const { url, origin } = JSON.parse(await inspector.line('stdout', /"listening"/)) as { url: string; origin: string };

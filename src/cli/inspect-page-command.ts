@@ -26,7 +26,8 @@ export async function serveInspector(options: InspectOptions, print: (line: stri
   const host = m?.[1]!.replace(/^\[|\]$/g, '');
   if (m === null || host === undefined || Number(m[2]) > 65535) throw new UsageError(`--listen takes host:port, not '${options.listen}'`);
   if (!LOOPBACK.has(host)) throw new UsageError(`--listen ${options.listen}: the page is plain HTTP, so it is served on loopback only (127.0.0.1, ::1); a robot's Gateway serves it over TLS on its WebSocket door`);
-  if (options.gateway === undefined || !/^wss:\/\/(\[[^\]]+\]|[^:/]+):\d{1,5}\/?$/.test(options.gateway)) {
+  // A host name or address only: the URL goes into the page's Content-Security-Policy header.
+  if (options.gateway === undefined || !/^wss:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/.test(options.gateway)) {
     throw new UsageError(`--gateway takes the robot's WebSocket door, wss://host:port${options.gateway === undefined ? '' : `, not '${options.gateway}'`}`);
   }
   const gatewayUrl = options.gateway.replace(/\/$/, '');

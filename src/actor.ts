@@ -208,9 +208,9 @@ export class Actor {
       return;
     }
     handling.env = null;
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    if (isThenable(result)) {
       this.#busy = env;
-      (result as PromiseLike<unknown>).then((this.#asyncDone ??= (value) => this.#done(value)), (this.#asyncFailed ??= (error) => this.#doneFailed(error)));
+      result.then((this.#asyncDone ??= (value) => this.#done(value)), (this.#asyncFailed ??= (error) => this.#doneFailed(error)));
       return;
     }
     if (sampled) this.#timed();
@@ -344,8 +344,8 @@ export class Actor {
     } catch (e) {
       this.host.warn(`${this.label}: terminate failed`, e);
     }
-    if (result === null || typeof result !== 'object' || typeof (result as PromiseLike<unknown>).then !== 'function') return this.#finish(reason);
-    (result as PromiseLike<unknown>).then(
+    if (!isThenable(result)) return this.#finish(reason);
+    result.then(
       () => this.#finish(reason),
       (e: unknown) => {
         this.host.warn(`${this.label}: terminate failed`, e);
@@ -475,6 +475,11 @@ export class Actor {
     (this.#cleanups ??= new Set()).add(fn);
     return () => this.#cleanups?.delete(fn);
   }
+}
+
+/** A handler's or terminate's result to wait for (a promise, or any thenable). */
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return x !== null && typeof x === 'object' && typeof (x as PromiseLike<unknown>).then === 'function';
 }
 
 /** Who supervises an actor, as `watchExit` tells it of the actor's end. */

@@ -300,7 +300,7 @@ export class RestartIntensityError extends QiactError {
 export class BadFrameError extends QiactError {
   override readonly name = 'BadFrameError';
   constructor(
-    readonly reason: 'too-large' | 'empty' | 'undecodable' | 'truncated',
+    readonly reason: 'too-large' | 'empty' | 'undecodable' | 'truncated' | 'slice',
     detail: string,
     /** The limit that was broken, in bytes, where there is one. */
     readonly limit?: number,

@@ -13,6 +13,7 @@ export { ManualClock, systemClock } from './clock.js';
 export { IGNORE } from './behaviour.js';
 export { LinkedExitError } from './actor.js';
 export { routeOf, describeOf } from './remote.js';
+export { transfer } from './transfer.js';
 export { RemoteExitError } from './routing/peer.js';
 export { ChildExitError } from './placement/placed-child.js';
 export { DIRECTORY_NAME } from './directory/entries.js';

@@ -35,6 +35,32 @@ type TypeOf<F> = F extends 'uint' ? number : F extends 'string' ? string : F ext
 export type MessageOf<K extends Kind> = { readonly kind: K } & { readonly [F in keyof (typeof MESSAGE_FIELDS)[K]]: TypeOf<(typeof MESSAGE_FIELDS)[K][F]> };
 export type Message = { [K in Kind]: MessageOf<K> }[Kind];
 
+/**
+ * What a message must stay in order with, for a link that lets small messages pass a large one
+ * being sent in slices (socket-link.ts): messages with the same key keep their order. Calls, posts
+ * and subscriptions keep it per receiving actor (or service name, through a gateway), signal
+ * values per subscription; `reply` and `fail` answer one call each and keep none (null). Any
+ * other kind (monitors, links, `down`) keeps its place behind everything (`*`).
+ */
+export function orderKeyOf(message: unknown): string | null {
+  const m = message as { kind?: unknown; to?: unknown; sub?: unknown };
+  switch (m.kind) {
+    case 'reply':
+    case 'fail':
+      return null;
+    case 'call':
+    case 'post':
+    case 'subscribe':
+    case 'unsubscribe':
+      return `to ${String(m.to)}`;
+    case 'signal':
+    case 'ended':
+      return `sub ${String(m.sub)}`;
+    default:
+      return '*';
+  }
+}
+
 /** How an error travels in a `fail` message: enough to rebuild the typed error on the far side. */
 export interface WireError {
   readonly code: ErrorCode;

@@ -16,6 +16,7 @@ import { PendingCalls } from './pending-calls.js';
 import { checkCallOptions, makeHandle, type CallOptions, type Remote } from './remote.js';
 import { RemoteActor, type Peer, type PeerHost } from './routing/peer.js';
 import { nodeKey, Router, type RouterHost } from './routing/router.js';
+import { DEFAULT_MAX_FRAME } from './codec/frames.js';
 import { ServiceTarget, type Found } from './service-target.js';
 import { isServiceClass, ServiceBehaviour, type Service, type ServiceContext, type ServiceHost } from './service.js';
 import { SignalQueue } from './signal.js';
@@ -75,6 +76,13 @@ export interface StartOptions {
   directoryCapacity?: number;
   /** Drop a peer that has not proven itself this many ms after connecting. Default 5000. */
   handshakeTimeout?: number;
+  /**
+   * The largest message this node takes from another process or machine, in bytes (its CBOR
+   * payload; large ones come in slices). Default `QIACT_MAX_MESSAGE_BYTES`, else 16 MiB; at most
+   * 4 GiB − 1. A node never sends a peer more than the peer said it takes: such a call fails
+   * with BAD_MESSAGE and the link goes on. Service processes and workers this node starts get it too.
+   */
+  maxMessageBytes?: number;
   /**
    * The robot's secret, which every node of the robot proves it holds on every link (at least
    * 16 characters). Default `QIACT_SECRET`, else the file `~/.config/qiact/secret`, created
@@ -144,6 +152,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   readonly threadId = currentThreadId;
   readonly clock: Clock;
   readonly callTimeout: number;
+  readonly maxMessageBytes: number;
   readonly pending: PendingCalls;
   readonly directory: DirectoryClient;
   readonly router: Router;
@@ -192,7 +201,12 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.self = new Address(this.machineId, this.processId, this.threadId, 0 as ActorId);
     this.#prefix = `${nodeKey(this.self)}/`;
     this.#options = options;
-    this.router = new Router(this, options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout });
+    const maxFromEnv = env.QIACT_MAX_MESSAGE_BYTES;
+    this.maxMessageBytes = options.maxMessageBytes ?? (maxFromEnv ? Number(maxFromEnv) : DEFAULT_MAX_FRAME);
+    if (!Number.isSafeInteger(this.maxMessageBytes) || this.maxMessageBytes < 4096 || this.maxMessageBytes > 0xffffffff) {
+      throw new InvalidArgumentError('maxMessageBytes', `${String(options.maxMessageBytes ?? maxFromEnv)} must be a whole number of bytes from 4096 to 4294967295`);
+    }
+    this.router = new Router(this, { maxFrame: this.maxMessageBytes, ...(options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout }) });
     this.#signals = new SignalQueue((error) => this.warn('a signal subscriber threw', error));
     refreshTracing();
     this.directoryFactory = {

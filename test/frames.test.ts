@@ -2,7 +2,9 @@ import test from 'ava';
 import { random } from './_support/seeded.js';
 import { BadFrameError } from '../src/errors.js';
 import { createCodec } from '../src/codec/cbor.js';
-import { encodeFrame, FrameDecoder, HEADER_BYTES } from '../src/codec/frames.js';
+import { encodeFrame, FrameDecoder, HEADER_BYTES, LAST_SLICE_BIT, SLICE_BIT, windowUpdate } from '../src/codec/frames.js';
+import { encodeParts } from '../src/codec/large-bytes.js';
+import { OutgoingSlices, SLICE_BYTES } from '../src/transport/outgoing-slices.js';
 
 function decoderFor(max?: number) {
   const frames: Buffer[] = [];
@@ -108,4 +110,104 @@ test('the CBOR codec round-trips messages; results stay valid after later encode
   t.deepEqual(codec.decode(codec.encode(new Uint8Array([1, 2]))), new Uint8Array([1, 2]));
   const error = t.throws(() => codec.decode(Buffer.from([0xff, 0xff, 0x1c])), { instanceOf: BadFrameError });
   t.is(error?.reason, 'undecodable');
+});
+
+/** The frames OutgoingSlices writes for `payloads` (large ones sliced, small ones whole behind them), as one stream. */
+function slicedStream(payloads: Buffer[]): Buffer {
+  const held = new OutgoingSlices();
+  for (const p of payloads) held.add([p], p.length, 'to one', p.length > SLICE_BYTES);
+  const chunks: Uint8Array[] = [];
+  for (let frame = held.nextFrame(); frame !== null; frame = held.nextFrame()) chunks.push(...frame.chunks);
+  return Buffer.concat(chunks);
+}
+
+test('sliced frames: a large payload comes out whole, once, in its place among whole frames, however the stream is cut', (t) => {
+  const large = Buffer.from(Array.from({ length: 2 * SLICE_BYTES + 12345 }, (_, i) => (i * 13) & 0xff));
+  const payloads = [Buffer.from('before'), large, Buffer.from('after')];
+  const stream = slicedStream(payloads);
+  t.is(stream.length, 11 + large.length + 2 * HEADER_BYTES + 3 * HEADER_BYTES + HEADER_BYTES, 'two whole frames, three slices, the first with the length');
+  const rng = random(17);
+  for (let round = 0; round < 50; round++) {
+    const { decoder, frames, errors } = decoderFor(4 * SLICE_BYTES);
+    decoder.sliced = true;
+    let read = 0;
+    let lastAt = -1;
+    decoder.onSliceRead = (bytes, last) => {
+      read += bytes;
+      if (last) lastAt = read;
+    };
+    for (let at = 0; at < stream.length; ) {
+      const n = 1 + Math.floor(rng() * 100_000);
+      decoder.push(stream.subarray(at, at + n));
+      at += n;
+    }
+    decoder.end();
+    t.deepEqual(errors, []);
+    t.is(frames.length, 3);
+    t.true(frames[1]!.equals(large) && frames[0]!.equals(payloads[0]!) && frames[2]!.equals(payloads[2]!), `round ${round}`);
+    t.is(lastAt, large.length, 'every byte of the slices is reported read (for the window), the last with the payload whole');
+  }
+  // The other way: a window update says how much of our slices the peer read.
+  const { decoder } = decoderFor();
+  decoder.sliced = true;
+  const updates: number[] = [];
+  decoder.onWindow = (bytes) => updates.push(bytes);
+  decoder.push(Buffer.concat([windowUpdate(262_144), encodeFrame(Buffer.from('x')), windowUpdate(7)]));
+  t.deepEqual(updates, [262_144, 7]);
+});
+
+test('sliced frames that break the rules close the link with BAD_FRAME, once', (t) => {
+  const word = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n >>> 0);
+    return b;
+  };
+  const cases: [string, Buffer, BadFrameError['reason']][] = [
+    ['a window update that is not 4 bytes', Buffer.concat([word(LAST_SLICE_BIT | 5), Buffer.alloc(5)]), 'slice'],
+    ['a first slice with no room for its length', Buffer.concat([word(SLICE_BIT | 3), Buffer.alloc(3)]), 'slice'],
+    ['a sliced payload over the limit', Buffer.concat([word(SLICE_BIT | 8), word(1_000_000), Buffer.alloc(4)]), 'too-large'],
+    ['slices longer than their payload', Buffer.concat([word(SLICE_BIT | 8), word(6), Buffer.alloc(4), word(SLICE_BIT | LAST_SLICE_BIT | 4), Buffer.alloc(4)]), 'slice'],
+    ['a last slice that ends the payload short', Buffer.concat([word(SLICE_BIT | 8), word(20), Buffer.alloc(4), word(SLICE_BIT | LAST_SLICE_BIT | 4), Buffer.alloc(4)]), 'slice'],
+  ];
+  for (const [what, stream, reason] of cases) {
+    const { decoder, frames, errors } = decoderFor(1024);
+    decoder.sliced = true;
+    decoder.push(stream);
+    decoder.push(encodeFrame(Buffer.from('ignored after the error')));
+    t.is(frames.length, 0, what);
+    t.is(errors.length, 1, what);
+    t.is(errors[0]!.reason, reason, what);
+  }
+  const { decoder, errors } = decoderFor(1024);
+  decoder.sliced = true;
+  decoder.push(Buffer.concat([word(SLICE_BIT | 8), word(20), Buffer.alloc(4)]));
+  decoder.end();
+  t.is(errors[0]?.reason, 'truncated', 'a stream that ends inside a sliced payload');
+  t.regex(errors[0]!.message, /4 of a sliced payload's 20 bytes/);
+});
+
+test('large bytes and typed arrays are encoded as views: byte for byte what the encoder writes, without copying them', (t) => {
+  const codec = createCodec();
+  const frame = new Uint8Array(100_000).map((_, i) => i & 0xff);
+  const laser = new Float32Array(20_000).map((_, i) => i / 3);
+  const scan = new Float64Array(10_000);
+  const messages = [
+    { kind: 'call', id: 1, args: [1, 'small'] },
+    { kind: 'call', id: 2, args: [frame, { image: { data: Buffer.from(frame), more: [laser, frame.buffer] } }, frame.subarray(5, 50_000)] },
+    { kind: 'reply', id: 3, value: laser },
+    { kind: 'signal', sub: 4, value: { scan, stamp: 5 } },
+  ];
+  const owned = [null, frame.buffer, laser.buffer, scan.buffer];
+  for (const [i, message] of messages.entries()) {
+    const whole = codec.encode(message);
+    const parts = encodeParts(codec.encode, message);
+    const joined = Buffer.isBuffer(parts) ? parts : Buffer.concat(parts.parts);
+    t.true(joined.equals(whole), `message ${JSON.stringify(Object.keys(message))}`);
+    if (!Buffer.isBuffer(parts)) {
+      t.is(parts.length, whole.length);
+      t.true(parts.parts.some((p) => p.buffer === owned[i]), 'the caller\'s memory itself is among the parts');
+    }
+  }
+  t.true(Buffer.isBuffer(encodeParts(codec.encode, messages[0])), 'a message with nothing large is the encoder\'s own buffer');
+  t.deepEqual(messages[1]!.args![1], { image: { data: Buffer.from(frame), more: [laser, frame.buffer] } }, 'the caller\'s objects are untouched');
 });

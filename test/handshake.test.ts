@@ -72,7 +72,7 @@ test('a peer without the secret is refused after a delay, and learns nothing of 
   t.true(performance.now() - startedAt >= 40, 'not at once');
   await within(stranger.closed, 'the stranger to be cut off');
   t.is(seen.values.length, 1, 'one message only');
-  t.deepEqual(Object.keys(seen.values[0]!).sort(), ['kind', 'nonce', 'version'], 'no name, no address');
+  t.deepEqual(Object.keys(seen.values[0]!).sort(), ['kind', 'nonce', 'slices', 'version'], 'no name, no address');
 });
 
 test('a recorded handshake cannot be replayed, and a proof cannot be reflected back to the node that made it', async (t) => {

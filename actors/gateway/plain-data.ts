@@ -1,6 +1,7 @@
 /**
- * What may cross a door into the robot: plain data only, as JSON has it plus byte strings (null,
- * booleans, numbers, strings, `undefined`, Uint8Array, arrays, and maps with string keys). CBOR
+ * What may cross a door into the robot: plain data only, as JSON has it plus byte strings and
+ * typed arrays (null, booleans, numbers, strings, `undefined`, Uint8Array, Float32Array and the
+ * other typed arrays of RFC 8746, arrays, and maps with string keys). CBOR
  * decoders turn tags into richer objects (a RegExp for tag 27, Set, Map, Date, BigInt and more);
  * none of those reach a service from outside. Checked without recursion, with a depth bound, so
  * that a deeply nested value cannot overflow the stack.
@@ -15,7 +16,7 @@ export function notPlain(value: unknown): { path: string; problem: string } | nu
     if (v === null || v === undefined || typeof v === 'boolean' || typeof v === 'string') continue;
     if (typeof v === 'number') continue;
     if (typeof v !== 'object') return { path, problem: `is a ${typeof v}` };
-    if (v instanceof Uint8Array) continue;
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) continue; // bytes, or a typed array (a laser scan)
     if (depth >= MAX_DEPTH) return { path, problem: `is nested deeper than ${MAX_DEPTH} levels` };
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) stack.push({ value: v[i], path: `${path}[${i}]`, depth: depth + 1 });

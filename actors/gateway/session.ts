@@ -226,7 +226,13 @@ export class GatewaySession {
     this.host.clock.clearTimer(this.#timer);
     this.identity = identity;
     this.#state = 'open';
-    this.#send({ kind: 'welcome', version: GATEWAY_PROTOCOL_VERSION, identity });
+    // Sliced frames when the client offers them and this link can (see PROTOCOL.md, Frames).
+    const slices = (m as { slices?: unknown }).slices;
+    const offer = this.link.slicesOffer;
+    if (offer !== undefined && Number.isSafeInteger(slices) && (slices as number) > 0) {
+      this.link.trusted?.(slices as number);
+      this.#send({ kind: 'welcome', version: GATEWAY_PROTOCOL_VERSION, identity, slices: offer } as GatewayMessage);
+    } else this.#send({ kind: 'welcome', version: GATEWAY_PROTOCOL_VERSION, identity });
   }
 
   /** Whether the client may send one more message now; refuses the call `id` if not. */

@@ -19,7 +19,8 @@ const HELP = `Usage: qiact bench [--quick] [--json] [--only <path>]
 
 Runs the benches from a clone (they ship with the source, not the package): call latency and
 throughput per path beside a floor measured in the same run (direct, port, unix, tcp, tls,
-gateway, xmpp), what a new authenticated link costs, and the directory at robot scale.
+gateway, xmpp), payloads (a nested message, a 64 KiB Float32Array, a 1 MiB Uint8Array) per path
+and the head-of-line row, what a new authenticated link costs, and the directory at robot scale.
 
 Options:
   --quick        fewer rounds: a smoke run (its figures mean little)

@@ -126,7 +126,12 @@ class GatewayClient implements Session {
           link.close(error as Error);
           return reject(error);
         }
-        if (m.kind === 'welcome') return resolve(m.identity);
+        if (m.kind === 'welcome') {
+          // The gateway sends sliced frames from now on if it answered our offer.
+          const slices = (m as { slices?: unknown }).slices;
+          if (link.slicesOffer !== undefined && Number.isSafeInteger(slices) && (slices as number) > 0) link.trusted?.(slices as number);
+          return resolve(m.identity);
+        }
         if (m.kind === 'denied') return reject(new AuthenticationError(m.reason as AuthenticationReason, m.message));
         link.close();
         reject(new UnreachableError(this.#url, `'${m.kind}' came as the answer to auth`));
@@ -136,7 +141,9 @@ class GatewayClient implements Session {
         reject(new UnreachableError(this.#url, reason ? reason.message : 'the connection closed during authentication'));
       });
     });
-    link.send({ kind: 'auth', version: GATEWAY_PROTOCOL_VERSION, token: o.token ?? null });
+    const auth: Record<string, unknown> = { kind: 'auth', version: GATEWAY_PROTOCOL_VERSION, token: o.token ?? null };
+    if (link.slicesOffer !== undefined) auth.slices = link.slicesOffer;
+    link.send(auth);
     this.identity = await admitted;
     link.onMessage = (m) => this.#receive(m);
     void link.closed.then((reason) => this.#lost(link, reason));

@@ -8,10 +8,33 @@ import { BadFrameError } from '../errors.js';
  *     +----------------------+-------------------------+
  *
  * `length` counts the payload only, is at least 1 and at most the receiver's limit.
+ *
+ * Sliced frames (once both ends offered them in the handshake): a large payload may be cut in
+ * slices sent as frames of their own, so that other frames can go between them. The two top bits
+ * of the header say which: 00 a whole payload, 10 a slice with more to come, 11 the last slice;
+ * the other 30 bits are the frame's length. The first slice of a payload starts with the whole
+ * payload's length (uint32 BE). One sliced payload at a time per direction; whole frames may come
+ * between its slices. Bits 01 are a window update, 4 bytes long: how many payload bytes of slices
+ * the receiver has read since its last update (a sender keeps at most a window of slices unread,
+ * so that the kernel's socket buffers never hold more than that ahead of a small frame).
  */
 export const HEADER_BYTES = 4;
 /** Default largest payload a node accepts: 16 MiB. */
 export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
+/** The header bits of sliced frames, and the largest length the other 30 bits can say. */
+export const SLICE_BIT = 0x80000000;
+export const LAST_SLICE_BIT = 0x40000000;
+export const SLICED_LENGTH_MASK = 0x3fffffff;
+/** A window update's payload: a uint32. */
+export const WINDOW_UPDATE_BYTES = 4;
+
+/** A window update frame: the receiver read `bytes` more payload bytes of slices. */
+export function windowUpdate(bytes: number): Buffer {
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + WINDOW_UPDATE_BYTES);
+  frame.writeUInt32BE((LAST_SLICE_BIT | WINDOW_UPDATE_BYTES) >>> 0, 0);
+  frame.writeUInt32BE(bytes, HEADER_BYTES);
+  return frame;
+}
 
 /** The 4-byte header of a payload of `length` bytes (write it, then the payload: no copy). */
 export function frameHeader(length: number): Buffer {
@@ -39,7 +62,18 @@ export class FrameDecoder {
   #buffered = 0;
   /** Payload length of the frame being read, or -1 while reading a header. */
   #need = -1;
+  /** The header bits of the frame being read (sliced mode only): 0, SLICE_BIT, or both bits. */
+  #flags = 0;
+  /** The payload being put together from its slices, and how much of it has come. */
+  #assembly: Buffer | null = null;
+  #assembled = 0;
   #failed = false;
+  /** Sliced frames are understood (both ends offered them in the handshake). */
+  sliced = false;
+  /** The peer read `bytes` more of our slices (a window update came). */
+  onWindow: (bytes: number) => void = () => {};
+  /** We read `bytes` more of the peer's slices (`last`: its payload is whole now). */
+  onSliceRead: (bytes: number, last: boolean) => void = () => {};
 
   constructor(
     private readonly onFrame: (payload: Buffer) => void,
@@ -60,12 +94,26 @@ export class FrameDecoder {
     for (;;) {
       if (this.#need < 0) {
         if (this.#buffered < HEADER_BYTES) return;
-        const length = this.#take(HEADER_BYTES).readUInt32BE(0);
+        const word = this.#take(HEADER_BYTES).readUInt32BE(0);
+        const length = this.sliced ? word & SLICED_LENGTH_MASK : word;
+        this.#flags = this.sliced ? word - length : 0;
         if (length === 0) return this.#fail(new BadFrameError('empty', 'a frame length of 0'));
         if (length > this.maxFrame) {
           return this.#fail(new BadFrameError('too-large', `length ${length} exceeds the limit of ${this.maxFrame} bytes`, this.maxFrame));
         }
+        if (this.#flags === LAST_SLICE_BIT && length !== WINDOW_UPDATE_BYTES) return this.#fail(new BadFrameError('slice', `a window update of ${length} bytes, not ${WINDOW_UPDATE_BYTES}`));
         this.#need = length;
+      }
+      if (this.#flags === LAST_SLICE_BIT) {
+        if (this.#buffered < WINDOW_UPDATE_BYTES) return;
+        this.#need = -1;
+        this.onWindow(this.#take(WINDOW_UPDATE_BYTES).readUInt32BE(0));
+        if (this.#failed) return;
+        continue;
+      }
+      if (this.#flags !== 0) {
+        if (!this.#slice()) return;
+        continue;
       }
       if (this.#buffered < this.#need) return;
       const payload = this.#take(this.#need);
@@ -76,13 +124,56 @@ export class FrameDecoder {
   }
 
   /**
+   * Reads what there is of a slice straight into the payload being put together (one copy, as it
+   * comes: a large payload never waits whole in chunks, nor is copied at once). True once the
+   * slice is read; on its last slice the payload is handed out.
+   */
+  #slice(): boolean {
+    if (this.#assembly === null) {
+      // The first slice: its first 4 bytes are the whole payload's length.
+      if (this.#buffered < HEADER_BYTES) return false;
+      if (this.#need <= HEADER_BYTES) return this.#refuse(new BadFrameError('slice', `a first slice of ${this.#need} bytes holds no payload`));
+      const total = this.#take(HEADER_BYTES).readUInt32BE(0);
+      this.#need -= HEADER_BYTES;
+      if (total > this.maxFrame) return this.#refuse(new BadFrameError('too-large', `a sliced payload of ${total} bytes exceeds the limit of ${this.maxFrame} bytes`, this.maxFrame));
+      if (total < this.#need) return this.#refuse(new BadFrameError('slice', `a slice of ${this.#need} bytes is longer than its payload of ${total}`));
+      this.#assembly = Buffer.allocUnsafeSlow(total);
+      this.#assembled = 0;
+    }
+    const assembly = this.#assembly;
+    if (this.#assembled + this.#need > assembly.length) {
+      return this.#refuse(new BadFrameError('slice', `the slices come to more than their payload's ${assembly.length} bytes`));
+    }
+    const n = Math.min(this.#need, this.#buffered);
+    this.#takeInto(assembly, this.#assembled, n);
+    this.#assembled += n;
+    this.#need -= n;
+    const last = this.#need === 0 && this.#flags !== SLICE_BIT;
+    if (n > 0) this.onSliceRead(n, last);
+    if (this.#need > 0) return false;
+    this.#need = -1;
+    if (this.#flags === SLICE_BIT) return true;
+    if (this.#assembled !== assembly.length) {
+      return this.#refuse(new BadFrameError('slice', `the last slice ends the payload at ${this.#assembled} of its ${assembly.length} bytes`));
+    }
+    this.#assembly = null;
+    this.onFrame(assembly);
+    return !this.#failed;
+  }
+
+  /**
    * The stream ended: a partial frame left over is an error (reported once); a clean end
    * between frames is not.
    */
   end(): void {
     if (this.#failed) return;
-    if (this.#buffered > 0 || this.#need >= 0) {
-      const what = this.#need < 0 ? `${this.#buffered} of ${HEADER_BYTES} header bytes` : `${this.#buffered} of ${this.#need} payload bytes`;
+    if (this.#buffered > 0 || this.#need >= 0 || this.#assembly !== null) {
+      const what =
+        this.#assembly !== null
+          ? `${this.#assembled} of a sliced payload's ${this.#assembly.length} bytes`
+          : this.#need < 0
+            ? `${this.#buffered} of ${HEADER_BYTES} header bytes`
+            : `${this.#buffered} of ${this.#need} payload bytes`;
       this.#fail(new BadFrameError('truncated', `the stream ended inside a frame (${what})`));
     }
   }
@@ -92,8 +183,14 @@ export class FrameDecoder {
     if (!this.#failed) this.#fail(error);
   }
 
+  #refuse(error: BadFrameError): false {
+    this.#fail(error);
+    return false;
+  }
+
   #fail(error: BadFrameError): void {
     this.#failed = true;
+    this.#assembly = null;
     this.#chunks = [];
     this.#buffered = 0;
     this.onError(error);
@@ -119,5 +216,19 @@ export class FrameDecoder {
       else this.#chunks[0] = chunk.subarray(used);
     }
     return out;
+  }
+
+  /** Removes the next `n` buffered bytes (n <= buffered) by copying them into `target` at `at`. */
+  #takeInto(target: Buffer, at: number, n: number): void {
+    this.#buffered -= n;
+    while (n > 0) {
+      const chunk = this.#chunks[0]!;
+      const used = Math.min(chunk.length, n);
+      chunk.copy(target, at, 0, used);
+      at += used;
+      n -= used;
+      if (used === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(used);
+    }
   }
 }

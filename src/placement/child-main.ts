@@ -52,7 +52,7 @@ async function run(config: ChildConfig): Promise<void> {
     if (startable === undefined) throw new InvalidChildSpecError(config.id, 'export', `'${config.export}' is not exported by ${config.module}`);
     // Its warnings are the parent's to report (its onWarning), as if the child were in its thread.
     const onWarning = (message: string, error?: unknown): void => send({ kind: 'warning', message: error === undefined || error === '' ? message : `${message}: ${error instanceof Error ? error.message : String(error)}` });
-    node = await start({ onWarning, machineId: config.machineId, secret: config.secret, ...(config.tls ? { tls: config.tls } : {}), callTimeout: config.callTimeout, directoryAt: config.directory, listen: [...config.listen] });
+    node = await start({ onWarning, machineId: config.machineId, secret: config.secret, ...(config.tls ? { tls: config.tls } : {}), callTimeout: config.callTimeout, maxMessageBytes: config.maxMessageBytes, directoryAt: config.directory, listen: [...config.listen] });
     const spec = { id: config.id, restart: 'temporary' as const, ...(config.name ? { name: config.name } : {}), ...(config.mailbox ? { mailbox: config.mailbox } : {}) };
     const ref = await node.spawn(startable as never, spec);
     if (ref === null) {

@@ -15,6 +15,7 @@ export interface ChildConfig {
   /** The node's certificate for tls: endpoints, if it has one. */
   readonly tls: NodeTls | undefined;
   readonly callTimeout: number;
+  readonly maxMessageBytes: number;
   readonly directory: { readonly address: string; readonly endpoints: readonly string[] };
   readonly listen: readonly string[];
 }

@@ -18,6 +18,7 @@ export interface PlacementHost {
   readonly secret: Buffer;
   readonly tls: NodeTls | undefined;
   readonly callTimeout: number;
+  readonly maxMessageBytes: number;
   /** Where the child node finds the directory. */
   directoryWhereabouts(): { address: string; endpoints: readonly string[] };
   /** The endpoints the child should listen on besides its Unix socket (TCP hosts with port 0). */
@@ -52,13 +53,16 @@ export class ChildExitError extends Error {
 const CHILD_MAIN = new URL(`./child-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 /**
- * Run from TypeScript source (the tests run under tsx), a worker needs the TS loader too, and
- * tsx registers itself in the main thread only on Node 20: the worker's first act is to
- * register it. Built JavaScript needs none of this.
+ * Where TypeScript is loaded (qiact run from its sources, as the tests do, or a service module
+ * in .ts, as an app run with tsx has), a worker needs the TS loader too, and tsx registers
+ * itself in the main thread only on Node 20: the worker's first act is to register it. Built
+ * JavaScript needs none of this.
  */
-const WORKER_ENTRY: URL | string = CHILD_MAIN.pathname.endsWith('.ts')
-  ? `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(CHILD_MAIN.href)}); });`
-  : CHILD_MAIN;
+function workerEntry(serviceModule: string): URL | string {
+  const typeScript = /\.[cm]?ts$/;
+  if (!typeScript.test(CHILD_MAIN.pathname) && !typeScript.test(serviceModule.replace(/[?#].*$/, ''))) return CHILD_MAIN;
+  return `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(CHILD_MAIN.href)}); });`;
+}
 
 /** Either carrier of a child node, behind one small surface. */
 interface Carrier {
@@ -107,6 +111,7 @@ export class PlacedChild implements Behaviour {
       secret: this.host.secret.toString('utf8'),
       tls: this.host.tls,
       callTimeout: this.host.callTimeout,
+      maxMessageBytes: this.host.maxMessageBytes,
       directory: this.host.directoryWhereabouts(),
       listen: this.host.childListen(),
     };
@@ -175,7 +180,8 @@ type OnExit = (code: number | null, signal: string | null, uncaught?: unknown) =
 
 function startWorker(config: ChildConfig, onMessage: (m: ToParent) => void, onExit: OnExit, exited: () => void): Carrier {
   const broker = portBroker().portForNewWorker();
-  const worker = new Worker(WORKER_ENTRY, { eval: typeof WORKER_ENTRY === 'string', workerData: { qiactBroker: broker, qiactChild: config }, transferList: [broker] });
+  const entry = workerEntry(config.module);
+  const worker = new Worker(entry, { eval: typeof entry === 'string', workerData: { qiactBroker: broker, qiactChild: config }, transferList: [broker] });
   const label = `worker thread ${worker.threadId}`;
   worker.on('message', onMessage);
   // An uncaught error ends the thread; 'exit' follows and reports it.

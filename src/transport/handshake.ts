@@ -53,6 +53,8 @@ export function handshake(link: Link, self: NodeIdentity, options: HandshakeOpti
   return new Promise((resolve, reject) => {
     let settled = false;
     let peerNonce: Uint8Array | null = null;
+    /** What the peer's hello offered of sliced frames (the largest payload it accepts), if anything. */
+    let peerSlices: number | undefined;
     let refuseTimer: unknown = null;
     const fail = (error: HandshakeError): void => {
       if (settled) return;
@@ -86,6 +88,11 @@ export function handshake(link: Link, self: NodeIdentity, options: HandshakeOpti
           return fail(new HandshakeError(link.peer, 'protocol', `the nonce must be ${NONCE_BYTES} fresh bytes`));
         }
         peerNonce = message.nonce;
+        const slices = (raw as { slices?: unknown }).slices;
+        if (slices !== undefined && !(Number.isSafeInteger(slices) && (slices as number) > 0)) {
+          return fail(new HandshakeError(link.peer, 'protocol', 'slices must be a whole number > 0'));
+        }
+        if (link.slicesOffer !== undefined) peerSlices = slices as number | undefined;
         if (role === 'dial') sendProof(peerNonce);
         return;
       }
@@ -102,14 +109,17 @@ export function handshake(link: Link, self: NodeIdentity, options: HandshakeOpti
         refuseTimer = clock.setTimer(() => fail(new HandshakeError(link.peer, 'secret', `${keyOf(peer)} did not prove it holds this robot's secret`)), options.refuseDelayMs ?? 200);
         return;
       }
+      // Before the acceptor's proof leaves: the dialler may send sliced frames right behind it.
+      link.trusted?.(peerSlices);
       if (role === 'accept') sendProof(peerNonce);
       settled = true;
       clock.clearTimer(timer);
-      link.trusted?.();
       link.onMessage = options.then;
       resolve(peer);
     };
-    link.send({ kind: 'hello', version: PROTOCOL_VERSION, nonce } satisfies MessageOf<'hello'>);
+    const hello: MessageOf<'hello'> & { slices?: number } = { kind: 'hello', version: PROTOCOL_VERSION, nonce };
+    if (link.slicesOffer !== undefined) hello.slices = link.slicesOffer;
+    link.send(hello);
   });
 }
 

@@ -40,8 +40,11 @@ export interface Link {
   /**
    * The peer proved itself in the handshake: lift the limits kept on a peer not yet known (a
    * socket link takes frames of a few KiB until then). Links with no such limits leave it out.
+   * `peerSlices`, when both ends offered sliced frames, is the largest payload the peer accepts.
    */
-  trusted?(): void;
+  trusted?(peerSlices?: number): void;
+  /** Links that can send and take sliced frames: the largest payload this end accepts (the offer). */
+  readonly slicesOffer?: number;
   /** Closes the link (idempotent); `reason` is what `closed` reports. */
   close(reason?: Error): void;
 }

@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { UnreachableError } from '../errors.js';
+import { transferListOf } from '../transfer.js';
 import { Traffic, type Link } from './link.js';
 
 /**
@@ -45,13 +46,14 @@ export class PortLink implements Link {
     this.#outbox = [];
     if (!this.#open || batch.length === 0) return;
     try {
-      this.port.postMessage(batch);
+      // What transfer() marked moves instead of being copied.
+      this.port.postMessage(batch, transferListOf(batch));
     } catch {
       // Something in the batch cannot be cloned (a function, a class with private state...):
       // send the rest one by one, and refuse only what fails.
       for (const message of batch) {
         try {
-          this.port.postMessage([message]);
+          this.port.postMessage([message], transferListOf([message]));
         } catch (error) {
           this.onRefused(message, new UnreachableError(this.peer, `message cannot be sent to another thread: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
         }
@@ -72,3 +74,4 @@ export class PortLink implements Link {
     this.#settle(reason);
   }
 }
+

@@ -1,8 +1,14 @@
 import type { Socket } from 'node:net';
 import { createCodec, type Codec } from '../codec/cbor.js';
-import { DEFAULT_MAX_FRAME, FrameDecoder, frameHeader, HEADER_BYTES as FRAME_HEADER_BYTES } from '../codec/frames.js';
+import { DEFAULT_MAX_FRAME, FrameDecoder, frameHeader, HEADER_BYTES as FRAME_HEADER_BYTES, windowUpdate } from '../codec/frames.js';
+import { encodeParts } from '../codec/large-bytes.js';
 import { BadFrameError, SlowPeerError, UnreachableError } from '../errors.js';
+import { orderKeyOf } from '../messages.js';
 import { Traffic, type Link } from './link.js';
+import { OutgoingSlices, SLICE_BYTES, WINDOW_BYTES, WINDOW_UPDATE_EVERY } from './outgoing-slices.js';
+
+/** Slices handed to the socket and not yet flushed to the kernel: one being written, one ready behind it. */
+const SLICES_AHEAD = 2;
 
 export interface SocketLinkOptions {
   /** Largest frame payload accepted from the peer. Default 16 MiB. */
@@ -21,6 +27,12 @@ export interface SocketLinkOptions {
  * made in one event-loop turn leave as one batch (cork, then uncork on the next tick), which
  * is what lifts throughput without delaying a lone message. A bad frame, a payload that is not
  * CBOR or a peer that stops reading closes this link only, with a typed reason.
+ *
+ * Large byte strings and typed arrays are written as views of the caller's memory (large-bytes.ts)
+ * and decoded as views of the received frame. Once both ends offered sliced frames (the
+ * handshake's `slices`), a payload over one slice goes out in slices, one socket-full at a time,
+ * and small messages pass between them unless they must keep their order behind it (orderKeyOf):
+ * a camera frame does not hold up a call to another service for its whole transfer.
  */
 export class SocketLink implements Link {
   onMessage: (message: unknown) => void = () => {};
@@ -35,6 +47,15 @@ export class SocketLink implements Link {
   #settle: (reason: Error | undefined) => void = () => {};
   #open = true;
   #corked = false;
+  /** Set once both ends offered sliced frames: the largest payload the peer accepts. */
+  #peerMaxFrame = 0;
+  readonly #held = new OutgoingSlices();
+  /** Slices written to the socket and not yet flushed (see #pump). */
+  #slicesInSocket = 0;
+  /** Slice bytes sent that the peer has not yet said it read (at most WINDOW_BYTES). */
+  #unread = 0;
+  /** Slice bytes of the peer's that we read and have not yet told it of. */
+  #readUntold = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -49,6 +70,17 @@ export class SocketLink implements Link {
       (error) => this.close(error),
       Math.min(options.maxFrameUntrusted ?? this.#maxFrame, this.#maxFrame),
     );
+    this.#decoder.onWindow = (bytes) => {
+      this.#unread = Math.max(0, this.#unread - bytes);
+      this.#pump();
+    };
+    this.#decoder.onSliceRead = (bytes, last) => {
+      this.#readUntold += bytes;
+      if (this.#readUntold < WINDOW_UPDATE_EVERY && !last) return;
+      this.#cork();
+      this.socket.write(windowUpdate(this.#readUntold));
+      this.#readUntold = 0;
+    };
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk));
     socket.on('end', () => {
@@ -79,22 +111,36 @@ export class SocketLink implements Link {
 
   send(message: unknown): boolean {
     if (!this.#open) return false;
-    const payload = this.#codec.encode(message);
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      process.nextTick(this.#uncork);
+    const payload = encodeParts(this.#codec.encode, message);
+    const length = payload.length;
+    const sliced = this.#peerMaxFrame > 0;
+    if (sliced && length > this.#peerMaxFrame) {
+      throw new BadFrameError('too-large', `a message of ${length} bytes is over the largest ${this.peer} accepts, ${this.#peerMaxFrame} bytes`, this.#peerMaxFrame);
     }
-    this.socket.write(frameHeader(payload.length));
-    this.socket.write(payload);
     const traffic = this.traffic;
     traffic.messagesOut++;
-    traffic.bytesOut += payload.length + FRAME_HEADER_BYTES;
-    if (this.socket.writableLength > this.#maxWriteBuffer) {
+    traffic.bytesOut += length + FRAME_HEADER_BYTES;
+    if (sliced && (length > SLICE_BYTES || this.#held.mustWait(orderKeyOf(message)))) {
+      this.#held.add(Buffer.isBuffer(payload) ? [payload] : payload.parts, length, orderKeyOf(message), length > SLICE_BYTES);
+      this.#pump();
+    } else {
+      this.#cork();
+      this.socket.write(frameHeader(length));
+      if (Buffer.isBuffer(payload)) this.socket.write(payload);
+      else for (const part of payload.parts) if (part.byteLength > 0) this.socket.write(part);
+    }
+    if (this.socket.writableLength + this.#held.bytesBehind > this.#maxWriteBuffer) {
       this.close(new SlowPeerError(this.peer, this.#maxWriteBuffer));
       return false;
     }
     return true;
+  }
+
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.socket.cork();
+    process.nextTick(this.#uncork);
   }
 
   #uncork = (): void => {
@@ -102,14 +148,53 @@ export class SocketLink implements Link {
     this.socket.uncork();
   };
 
-  trusted(): void {
+  /**
+   * Hands held frames to the socket while the window has room and fewer than SLICES_AHEAD slices
+   * wait in the socket's own buffer; each slice flushed to the kernel, and each window update,
+   * pumps again. (Waiting for 'drain' instead left the pipe empty between two batches.)
+   */
+  #pump(): void {
+    const held = this.#held;
+    while (this.#open && !held.empty && this.#slicesInSocket < SLICES_AHEAD && !(held.nextIsSlice && this.#unread >= WINDOW_BYTES)) {
+      this.#cork();
+      const { chunks, sliceBytes } = held.nextFrame()!;
+      const last = chunks.length - 1;
+      for (let i = 0; i < last; i++) this.socket.write(chunks[i]!);
+      if (sliceBytes === 0) {
+        this.socket.write(chunks[last]!);
+        continue;
+      }
+      this.#unread += sliceBytes;
+      this.#slicesInSocket++;
+      this.socket.write(chunks[last]!, this.#sliceFlushed);
+    }
+  }
+
+  #sliceFlushed = (): void => {
+    this.#slicesInSocket--;
+    this.#pump();
+  };
+
+  /** What this end offers in the handshake: the largest payload it accepts, in slices or whole. */
+  get slicesOffer(): number {
+    return this.#maxFrame;
+  }
+
+  trusted(peerSlices?: number): void {
     this.#decoder.maxFrame = this.#maxFrame;
+    if (peerSlices !== undefined && peerSlices > 0) {
+      this.#decoder.sliced = true;
+      this.#peerMaxFrame = peerSlices;
+    }
   }
 
   /** With a reason (a broken rule) the socket is dropped at once; a clean close sends what is queued first. */
   close(reason?: Error): void {
     if (!this.#open) return;
     this.#open = false;
+    if (reason) this.#held.clear();
+    // A clean close sends what is held too, in order, before the end.
+    for (let frame = this.#held.nextFrame(); frame !== null; frame = this.#held.nextFrame()) for (const chunk of frame.chunks) this.socket.write(chunk);
     if (reason) this.socket.destroy();
     else this.socket.end(); // end() flushes corked writes
     this.#settle(reason);

@@ -11,10 +11,10 @@ const MACHINE = fileURLToPath(new URL('../fixtures/machine.ts', import.meta.url)
  */
 export async function otherMachine(
   t: { teardown(fn: () => unknown): void },
-  options: { machineId: string; directory: string; listen: string; service: string; command?: string[]; fixture?: string },
+  options: { machineId: string; directory: string; listen: string; service: string; command?: string[]; fixture?: string; env?: Record<string, string> },
 ): Promise<{ child: ChildProcess; endpoints: string[] }> {
   const script = options.fixture ?? MACHINE;
-  const env = { ...process.env, QIACT_MACHINE_ID: options.machineId, QIACT_DIRECTORY: options.directory, QIACT_LISTEN: options.listen, SERVICE: options.service };
+  const env = { ...process.env, QIACT_MACHINE_ID: options.machineId, QIACT_DIRECTORY: options.directory, QIACT_LISTEN: options.listen, SERVICE: options.service, ...options.env };
   const child = options.command
     ? fork(script, [], { env, execPath: options.command[0]!, execArgv: [...options.command.slice(1), process.execPath, ...process.execArgv] })
     : fork(script, [], { env });

@@ -1,0 +1,173 @@
+import test, { type ExecutionContext } from 'ava';
+import { BadMessageError, connect, gateway, hashToken, InvalidArgumentError, routeOf, start, transfer, type GatewayOptions, type Node, type Remote } from '../src/index.js';
+import { makeCerts } from './_support/certs.js';
+import { freePort } from './_support/real-parts.js';
+import { checksum, Counter, MODULE } from './fixtures/services.js';
+import { otherMachine } from './_support/machines.js';
+import { within } from './_support/wait.js';
+
+// What robots send: camera frames, laser scans, nested messages. Each path carries them intact
+// and in order; a large one does not hold up small calls to other services on the same link.
+
+const certs = makeCerts();
+
+/** Bytes with a pattern that a lost, shifted or swapped byte breaks. */
+function pattern(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 7 + seed + (i >>> 8)) & 0xff;
+  return bytes;
+}
+
+function scan(length: number): Float32Array {
+  return Float32Array.from({ length }, (_, i) => Math.sin(i / 100) * 10);
+}
+
+/** The Counter named `name` on each path: in a worker (port), a service process (unix), another machine (tcp). */
+async function onEveryPath(t: ExecutionContext, node: Node): Promise<[string, Remote<Counter>][]> {
+  await node.spawn(Counter, { name: 'in-worker', in: 'worker', module: MODULE });
+  await node.spawn(Counter, { name: 'in-process', in: 'process', module: MODULE });
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  await otherMachine(t, { machineId: 'payload-other', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'on-machine' });
+  const handles: [string, Remote<Counter>][] = [];
+  for (const name of ['in-worker', 'in-process', 'on-machine']) {
+    const handle = await node.service<Counter>(name);
+    handles.push([routeOf(handle).path, handle]);
+  }
+  t.deepEqual(
+    handles.map(([path]) => path),
+    ['port', 'unix', 'tcp'],
+  );
+  return handles;
+}
+
+test.serial('camera frames, laser scans and nested messages cross every path intact, and in order with small messages', async (t) => {
+  const node = await start({ machineId: 'payload-main', listen: ['tcp:127.0.0.1:0'] });
+  t.teardown(() => node.stop());
+  for (const [path, counter] of await onEveryPath(t, node)) {
+    const frame = pattern(1024 * 1024 + 3, 1); // an odd length: no alignment to lean on
+    const back = (await counter.echo(frame)) as Uint8Array;
+    t.true(back instanceof Uint8Array, `${path}: bytes come back as bytes`);
+    t.is(checksum(back), checksum(frame), `${path}: 1 MiB intact`);
+    const laser = scan(16 * 1024);
+    const laserBack = (await counter.echo(laser)) as Float32Array;
+    t.true(laserBack instanceof Float32Array, `${path}: a Float32Array comes back as one`);
+    t.deepEqual(Array.from(laserBack), Array.from(laser), `${path}: 64 KiB of floats intact`);
+    // Large views nested in a message, beside small fields, and a view of part of a buffer.
+    const image = { width: 640, height: 480, encoding: 'rgb8', data: pattern(300_000, 2), stamp: { sec: 1732900000, nsec: 123 } };
+    const part = pattern(200_000, 3).subarray(1000, 150_000);
+    const [imageBack, partBack] = (await counter.echo([image, part])) as [typeof image, Uint8Array];
+    t.like(imageBack, { width: 640, height: 480, encoding: 'rgb8', stamp: { sec: 1732900000, nsec: 123 } });
+    t.is(checksum(imageBack.data), checksum(image.data), `${path}: a nested view intact`);
+    t.is(checksum(partBack), checksum(part), `${path}: a view of part of a buffer: that part only`);
+    // Posts to one service keep their order, large or small.
+    const big = pattern(3 * 1024 * 1024, 4);
+    const middle = pattern(40_000, 5);
+    counter.note.post('a');
+    counter.note.post('big', big);
+    counter.note.post('b');
+    counter.note.post('middle', middle);
+    counter.note.post('c');
+    t.deepEqual(await counter.notes(), ['a', `big:${big.length}:${checksum(big)}`, 'b', `middle:${middle.length}:${checksum(middle)}`, 'c'], `${path}: in the order sent`);
+  }
+});
+
+test.serial('a small call to another service on the same link does not wait for a large transfer to finish', async (t) => {
+  const node = await start({ machineId: 'payload-hol', listen: ['tcp:127.0.0.1:0'] });
+  t.teardown(() => node.stop());
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  await otherMachine(t, { machineId: 'payload-hol-other', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'camera', env: { SECOND_SERVICE: 'arm' } });
+  const camera = await node.service<Counter>('camera');
+  const arm = await node.service<Counter>('arm');
+  t.is(await arm.add(1), 1); // the link is up
+  const settled: string[] = [];
+  const frame = pattern(12 * 1024 * 1024, 6);
+  const large = camera.echo(frame).then((back) => {
+    settled.push('large');
+    return back as Uint8Array;
+  });
+  const small = arm.add(1).then((n) => {
+    settled.push('small');
+    return n;
+  });
+  t.is(await within(small, 'the small call'), 2);
+  const back = await within(large, 'the 12 MiB echo', 20_000);
+  t.is(checksum(back), checksum(frame));
+  t.deepEqual(settled, ['small', 'large'], 'the small call, made after the large one, came back first');
+});
+
+test.serial('a message over what the peer takes is refused with a typed error, and the link goes on', async (t) => {
+  const node = await start({ machineId: 'payload-limit', listen: ['tcp:127.0.0.1:0'] });
+  t.teardown(() => node.stop());
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  await otherMachine(t, { machineId: 'payload-limit-other', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'small-peer', env: { QIACT_MAX_MESSAGE_BYTES: String(1024 * 1024) } });
+  const peer = await node.service<Counter>('small-peer');
+  const error = await t.throwsAsync(peer.echo(new Uint8Array(2 * 1024 * 1024)), { instanceOf: BadMessageError });
+  t.regex(error!.message, /1048576 bytes/, 'names the limit');
+  t.is(checksum((await peer.echo(pattern(900_000, 7))) as Uint8Array), checksum(pattern(900_000, 7)), 'under the limit, on the same link');
+  t.is(await peer.add(5), 5);
+  await t.throwsAsync(start({ maxMessageBytes: 100 }), { instanceOf: InvalidArgumentError, message: /maxMessageBytes/ }, 'a limit under 4096 is refused');
+});
+
+test.serial('transfer() hands a buffer over to a worker without a copy: detached here, intact there', async (t) => {
+  const node = await start({ machineId: 'payload-transfer' });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'worker', in: 'worker', module: MODULE });
+  await node.spawn(Counter, { name: 'here' });
+  const worker = await node.service<Counter>('worker');
+  const frame = pattern(1024 * 1024, 8);
+  const sum = checksum(frame);
+  const back = (await worker.echo(transfer(frame))) as Uint8Array;
+  t.is(frame.byteLength, 0, 'the sender no longer has it');
+  t.is(checksum(back), sum, 'the worker had it whole');
+  // An object moves what it lists; in the same thread, nothing is detached (it was never copied).
+  const data = pattern(1000, 9);
+  const image = { width: 10, data };
+  const imageBack = (await worker.echo(transfer(image, [data.buffer as ArrayBuffer]))) as typeof image;
+  t.is(data.byteLength, 0);
+  t.is(checksum(imageBack.data), checksum(pattern(1000, 9)));
+  const kept = pattern(1000, 10);
+  const here = await node.service<Counter>('here');
+  t.is(await here.echo(transfer(kept)), kept, 'same thread: the same object');
+  t.is(kept.byteLength, 1000);
+  t.throws(() => transfer({ width: 1 }), { instanceOf: TypeError }, 'an object needs its list');
+});
+
+test.serial('through the gateway, a client sends and gets back camera frames and laser scans in slices, beside small calls', async (t) => {
+  const robot = await start({ machineId: 'payload-gateway' });
+  t.teardown(() => robot.stop());
+  await robot.spawn(Counter, { name: 'camera', in: 'process', module: MODULE });
+  await robot.spawn(Counter, { name: 'arm' });
+  const port = await freePort();
+  const url = `tls://127.0.0.1:${port}`;
+  const options: GatewayOptions = {
+    listen: url,
+    cert: certs.server.cert,
+    key: certs.server.key,
+    tokens: { viewer: hashToken('viewer-token') },
+    permissions: { viewer: { allow: ['camera.*', 'arm.*'] } },
+    allowUndeclared: true,
+    limits: { maxFrame: 16 * 1024 * 1024 },
+  };
+  await robot.spawn(gateway(options), { name: 'Gateway' });
+  const client = await connect(url, { token: 'viewer-token', ca: certs.ca, servername: 'localhost' });
+  t.teardown(() => client.close());
+  const camera = await client.service<Counter>('camera');
+  const arm = await client.service<Counter>('arm');
+  const frame = pattern(6 * 1024 * 1024, 11);
+  const laser = scan(16 * 1024);
+  const settled: string[] = [];
+  const large = camera.echo({ frame, laser }).then((back) => {
+    settled.push('large');
+    return back as { frame: Uint8Array; laser: Float32Array };
+  });
+  const small = arm.add(3).then((n) => {
+    settled.push('small');
+    return n;
+  });
+  t.is(await within(small, 'the small call'), 3);
+  const back = await within(large, 'the 6 MiB echo', 20_000);
+  t.is(checksum(back.frame), checksum(frame), 'bytes intact');
+  t.true(back.laser instanceof Float32Array);
+  t.deepEqual(Array.from(back.laser), Array.from(laser), 'floats intact');
+  t.deepEqual(settled, ['small', 'large'], 'the small call did not wait for the large one');
+});

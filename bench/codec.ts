@@ -5,8 +5,8 @@
  *
  *   node --import=tsx bench/codec.ts [--json]
  */
-import { createCodec } from '../src/codec/cbor.js';
-import { encodeFrame, FrameDecoder } from '../src/codec/frames.js';
+import { createCodec } from '../dist/src/codec/cbor.js';
+import { encodeFrame, FrameDecoder } from '../dist/src/codec/frames.js';
 
 const json = process.argv.includes('--json');
 const codec = createCodec();

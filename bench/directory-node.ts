@@ -3,7 +3,7 @@
  * it tells its parent its TCP endpoint, answers `memory` with its resident memory and its heap
  * after a full GC (the bench runs it with --expose-gc), and stops when told `stop`.
  */
-import { start } from '../src/index.js';
+import { start } from '../dist/src/index.js';
 
 const node = await start({ directory: '', listen: ['tcp:127.0.0.1:0'], directoryCapacity: 1_000_000, onWarning: () => {} });
 process.on('message', (m) => {

@@ -18,7 +18,7 @@
 import { machineState } from './machine-state.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DIRECTORY_NAME, start, type Node, type ServiceDirectory } from '../src/index.js';
+import { DIRECTORY_NAME, start, type Node, type ServiceDirectory } from '../dist/src/index.js';
 import { Sink } from './services.js';
 
 const json = process.argv.includes('--json');

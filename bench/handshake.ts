@@ -5,11 +5,11 @@
  * Prints a table, or JSON rows with --json. Asserts nothing.
  */
 import { connect, type Socket } from 'node:net';
-import { systemClock } from '../src/clock.js';
-import { start } from '../src/index.js';
-import { robotSecret } from '../src/robot-secret.js';
-import { handshake } from '../src/transport/handshake.js';
-import { SocketLink } from '../src/transport/socket-link.js';
+import { systemClock } from '../dist/src/clock.js';
+import { start } from '../dist/src/index.js';
+import { robotSecret } from '../dist/src/robot-secret.js';
+import { handshake } from '../dist/src/transport/handshake.js';
+import { SocketLink } from '../dist/src/transport/socket-link.js';
 import { machineState } from './machine-state.js';
 
 const json = process.argv.includes('--json');

@@ -11,15 +11,16 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createCodec } from '../src/codec/cbor.js';
-import { encodeFrame } from '../src/codec/frames.js';
+import { createCodec } from '../dist/src/codec/cbor.js';
+import { encodeFrame } from '../dist/src/codec/frames.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect as connectGateway, hashToken, routeOf, start, type GatewayOptions, type Node, type Remote, type XmppLinkOptions } from '../src/index.js';
+import { connect as connectGateway, hashToken, routeOf, start, type GatewayOptions, type Node, type Remote, type XmppLinkOptions } from '../dist/src/index.js';
 import { makeCerts } from '../test/_support/certs.js';
 import { startProsody, type Prosody } from '../test/_support/prosody.js';
 import { Echo, MODULE, Sink } from './services.js';
 import { machineState } from './machine-state.js';
+import { median, pct, rate, round, timeEach } from './timing.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -45,34 +46,6 @@ const resolved = Promise.resolve();
  */
 function floorCall(x: number): Promise<unknown> {
   return new Promise((resolve) => void resolved.then(() => resolve(x)));
-}
-
-async function timeEach(samples: number, fn: (i: number) => Promise<unknown>, out: number[]): Promise<void> {
-  for (let i = 0; i < samples; i++) {
-    const t0 = performance.now();
-    await fn(i);
-    out.push(performance.now() - t0);
-  }
-}
-
-async function rate(total: number, inFlight: number, fn: (i: number) => Promise<unknown>): Promise<number> {
-  const per = total / inFlight;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      for (let i = 0; i < per; i++) await fn(i);
-    }),
-  );
-  return total / ((performance.now() - t0) / 1000);
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 interface Row {
@@ -377,9 +350,6 @@ async function postRate(sink: Remote<Sink>): Promise<number> {
   return POSTS / seconds;
 }
 
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
 
 // A certificate from the bench's CA: the node dials tls: endpoints where a machine offers them.
 const node = await start({ machineId: 'bench', listen: ['tcp:127.0.0.1:0', 'tls:127.0.0.1:0'], tls: { ...certs.alice, ca: certs.ca }, onWarning: () => {} });

@@ -3,7 +3,7 @@
  * QIACT_DIRECTORY, registers COUNT services named `<PREFIX>-<i>` when told `go`, says
  * `registered`, and then waits to be killed.
  */
-import { start } from '../src/index.js';
+import { start } from '../dist/src/index.js';
 import { Sink } from './services.js';
 
 const node = await start({ onWarning: () => {} });

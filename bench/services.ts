@@ -1,12 +1,16 @@
 /** The services the bench calls; a module of their own so that workers and processes can load them. */
-import { Service, Type, type ServiceSchemas } from '../src/index.js';
+import { Service, Type, type ServiceSchemas } from '../dist/src/index.js';
 import { channelEcho, listenRawEcho } from './raw-echo.js';
 
 export class Echo extends Service {
   // Declared, so that a client outside the robot may call it through a door.
-  static override schemas = { methods: { echo: { params: [Type.Number()] } } } satisfies ServiceSchemas;
+  static override schemas = { methods: { echo: { params: [Type.Number()] }, bounce: { params: [Type.Unknown()] } } } satisfies ServiceSchemas;
   echo(x: number): number {
     return x;
+  }
+  /** Sends any payload back (the payload bench: a nested message, a laser scan, a camera frame). */
+  bounce(payload: unknown): unknown {
+    return payload;
   }
   /** Where it runs (the soak bench kills that process). */
   pid(): number {
@@ -33,6 +37,10 @@ export class Sink extends Service {
   }
   total(): number {
     return this.count;
+  }
+  /** Takes a payload and answers its size only (the head-of-line bench's large transfers). */
+  swallow(bytes: Uint8Array): number {
+    return bytes.byteLength;
   }
 }
 

@@ -14,7 +14,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, hashToken, start, type GatewayOptions, type Remote } from '../src/index.js';
+import { connect, hashToken, start, type GatewayOptions, type Remote } from '../dist/src/index.js';
 import { makeCerts } from '../test/_support/certs.js';
 import { machineRow, machineState } from './machine-state.js';
 import { Echo, MODULE } from './services.js';

@@ -8,8 +8,8 @@ import { context, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Echo, MODULE } from './services.js';
 import { contextManager, MODULE as TRACED_MODULE, provider } from './traced-echo.js';
-import { refreshTracing } from '../src/observe/tracing.js';
-import { start, type Remote } from '../src/index.js';
+import { refreshTracing } from '../dist/src/observe/tracing.js';
+import { start, type Remote } from '../dist/src/index.js';
 import { machineState } from './machine-state.js';
 
 const json = process.argv.includes('--json');

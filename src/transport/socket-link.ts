@@ -120,8 +120,10 @@ export class SocketLink implements Link {
     const traffic = this.traffic;
     traffic.messagesOut++;
     traffic.bytesOut += length + FRAME_HEADER_BYTES;
-    if (sliced && (length > SLICE_BYTES || this.#held.mustWait(orderKeyOf(message)))) {
-      this.#held.add(Buffer.isBuffer(payload) ? [payload] : payload.parts, length, orderKeyOf(message), length > SLICE_BYTES);
+    // (The order key is looked at only while something is held: no cost on the common path.)
+    const key = sliced && (length > SLICE_BYTES || !this.#held.empty) ? orderKeyOf(message) : undefined;
+    if (key !== undefined && (length > SLICE_BYTES || this.#held.mustWait(key))) {
+      this.#held.add(Buffer.isBuffer(payload) ? [payload] : payload.parts, length, key, length > SLICE_BYTES);
       this.#pump();
     } else {
       this.#cork();

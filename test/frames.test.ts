@@ -147,6 +147,16 @@ test('sliced frames: a large payload comes out whole, once, in its place among w
     t.true(frames[1]!.equals(large) && frames[0]!.equals(payloads[0]!) && frames[2]!.equals(payloads[2]!), `round ${round}`);
     t.is(lastAt, large.length, 'every byte of the slices is reported read (for the window), the last with the payload whole');
   }
+  // A payload of exactly the limit in one slice: the frame is 4 bytes longer (the payload's length).
+  const whole = Buffer.alloc(1000, 9);
+  const oneSlice = Buffer.alloc(12);
+  oneSlice.writeUInt32BE((SLICE_BIT | LAST_SLICE_BIT | 1004) >>> 0);
+  oneSlice.writeUInt32BE(1000, 4);
+  const atLimit = decoderFor(1000);
+  atLimit.decoder.sliced = true;
+  atLimit.decoder.push(Buffer.concat([oneSlice.subarray(0, 8), whole]));
+  t.deepEqual(atLimit.errors, []);
+  t.true(atLimit.frames[0]?.equals(whole), 'a sliced payload at the limit is taken');
   // The other way: a window update says how much of our slices the peer read.
   const { decoder } = decoderFor();
   decoder.sliced = true;

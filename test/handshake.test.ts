@@ -132,6 +132,13 @@ test('a wrong version, a first message that is not hello, or a message out of tu
   hasty.send({ kind: 'hello', version: PROTOCOL_VERSION, nonce: Buffer.alloc(NONCE_BYTES, 3) });
   hasty.send({ kind: 'call', id: 1, to: 'x/1/0/1', from: 'y/1/0/1', method: 'm', args: [], timeout: 1 });
   t.is((await t.throwsAsync(handshake(link3, identity('head'), options('accept')), { instanceOf: HandshakeError }))?.reason, 'protocol');
+
+  const [g, h] = await socketPair(t);
+  const link4 = new SocketLink(g, 'confused-peer');
+  new SocketLink(h, 'us').send({ kind: 'hello', version: PROTOCOL_VERSION, nonce: Buffer.alloc(NONCE_BYTES, 4), slices: -1 });
+  const slices = await t.throwsAsync(handshake(link4, identity('head'), options('accept')), { instanceOf: HandshakeError });
+  t.is(slices?.reason, 'protocol');
+  t.regex(slices!.message, /slices must be a whole number/);
 });
 
 test('every message kind parses; a wrong field or an unknown kind is refused naming it', (t) => {

@@ -98,7 +98,8 @@ export class FrameDecoder {
         const length = this.sliced ? word & SLICED_LENGTH_MASK : word;
         this.#flags = this.sliced ? word - length : 0;
         if (length === 0) return this.#fail(new BadFrameError('empty', 'a frame length of 0'));
-        if (length > this.maxFrame) {
+        // (A first slice carries 4 bytes of length besides its share of a payload within the limit.)
+        if (length > this.maxFrame + (this.#flags === 0 ? 0 : HEADER_BYTES)) {
           return this.#fail(new BadFrameError('too-large', `length ${length} exceeds the limit of ${this.maxFrame} bytes`, this.maxFrame));
         }
         if (this.#flags === LAST_SLICE_BIT && length !== WINDOW_UPDATE_BYTES) return this.#fail(new BadFrameError('slice', `a window update of ${length} bytes, not ${WINDOW_UPDATE_BYTES}`));

@@ -58,9 +58,10 @@ export class OutgoingSlices {
     if (key !== null) this.#keys.set(key, (this.#keys.get(key) ?? 0) + 1);
   }
 
-  /** True if the next frame is a slice (it needs room in the window); false for a whole frame or none. */
-  get nextIsSlice(): boolean {
-    return this.#queue[0]?.sliced === true;
+  /** The payload bytes the next frame carries if it is a slice (what it takes of the window); 0 for a whole frame or none. */
+  get nextSliceBytes(): number {
+    const head = this.#queue[0];
+    return head?.sliced === true ? Math.min(SLICE_BYTES, head.length - head.sent) : 0;
   }
 
   /**

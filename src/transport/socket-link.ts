@@ -157,7 +157,7 @@ export class SocketLink implements Link {
    */
   #pump(): void {
     const held = this.#held;
-    while (this.#open && !held.empty && this.#slicesInSocket < SLICES_AHEAD && !(held.nextIsSlice && this.#unread >= WINDOW_BYTES)) {
+    while (this.#open && !held.empty && this.#slicesInSocket < SLICES_AHEAD && this.#unread + held.nextSliceBytes <= WINDOW_BYTES) {
       this.#cork();
       const { chunks, sliceBytes } = held.nextFrame()!;
       const last = chunks.length - 1;

@@ -1,7 +1,8 @@
 /**
  * One row of the actor scale bench, in a process of its own (a fresh heap, run with
  * --expose-gc): COUNT idle service actors spawned under dynamic supervisors, called at random
- * while they exist (named ones), then stopped. Prints one JSON row.
+ * while they exist (named ones by name, unnamed ones by address: `node.serviceAt`), then
+ * stopped. Prints one JSON row.
  *
  * It uses the built runtime (dist/, `npm run build`), as a robot runs it: under tsx every named
  * closure gets a defineProperty call (esbuild's keepNames), which doubled the heap of an idle
@@ -38,6 +39,9 @@ const supervisors: SupervisorRef[] = [];
 for (let s = 0; s < Math.ceil(COUNT / PER_SUPERVISOR); s++) supervisors.push(await node.supervise(supervisor({ strategy: 'dynamic' }), { id: `idle-${s}` }));
 const before = settle();
 
+// The actors to call later, picked at random before they exist (their addresses are kept, not all of them).
+const picked = new Map<number, string>();
+while (picked.size < Math.min(CALLED_ACTORS, COUNT)) picked.set(Math.floor(Math.random() * COUNT), '');
 const t0 = performance.now();
 let next = 0;
 await Promise.all(
@@ -46,7 +50,8 @@ await Promise.all(
       for (;;) {
         const i = next++;
         if (i >= COUNT) return;
-        await sup.startChild(NAMED ? { start: Idle, name: `idle-${i}` } : { start: Idle });
+        const started = await sup.startChild(NAMED ? { start: Idle, name: `idle-${i}` } : { start: Idle });
+        if (picked.has(i)) picked.set(i, started!.address);
       }
     }),
   ),
@@ -55,11 +60,11 @@ const spawnSeconds = (performance.now() - t0) / 1000;
 const full = settle();
 const bytes = (full - before) / COUNT;
 
-// Calls to actors picked at random among all of them (through the directory: named ones only).
+// Calls to actors picked at random among all of them: by name through the directory, or by address.
 let callP50: number | null = null;
-if (NAMED) {
+{
   const handles = [];
-  for (let k = 0; k < CALLED_ACTORS; k++) handles.push(await node.service<Idle>(`idle-${Math.floor(Math.random() * COUNT)}`));
+  for (const [i, address] of picked) handles.push(NAMED ? await node.service<Idle>(`idle-${i}`) : await node.serviceAt<Idle>(address));
   const times: number[] = [];
   for (let c = 0; c < CALLS; c++) {
     const h = handles[Math.floor(Math.random() * handles.length)]!;

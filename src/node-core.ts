@@ -616,6 +616,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
       self: actor.address,
       name: actor.name,
       service: <T>(name: string, options?: CallOptions) => this.handle<T>(name, options, actor),
+      serviceAt: <T>(address: Address | string, options?: CallOptions) => this.handleAt<T>(typeof address === 'string' ? Address.parse(address) : address, options, actor),
       stop: () => void actor.stop('normal'),
       warn: (message: string, error?: unknown) => this.warn(`${actor.label}: ${message}`, error),
       onExit: (fn: () => void) => actor.onExit(fn),
@@ -667,6 +668,28 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     const actor = this.#actors.get(address.actorId);
     if (actor === undefined || !actor.alive) throw new NoSuchServiceError(name);
     return { info, address, actor };
+  }
+
+  /** A handle bound to the actor at `address` (see Node.serviceAt). */
+  async handleAt<T>(address: Address, options: CallOptions | undefined, owner: Actor | undefined): Promise<Remote<T>> {
+    checkCallOptions(options);
+    if (this.stopped) throw new NodeStoppedError(this.self.text);
+    const timeout = options?.timeout ?? this.callTimeout;
+    let actor: Actor | null = null;
+    if (address.localityOf(this.self) === 'same-thread') {
+      actor = this.#actors.get(address.actorId) ?? null;
+      if (actor === null || !actor.alive) throw new ReceiverStoppedError({ service: address.text, method: '@describe', address: address.text }, 'noproc');
+      // A child placed in a worker or a process is stood for here by its supervisor's proxy:
+      // the handle goes to the service itself, over there.
+      if (actor.behaviour instanceof PlacedChild) {
+        address = Address.parse((await this.callActor(actor, '@address', [], timeout)) as string);
+        actor = null;
+      }
+    }
+    const info = { name: address.text, serviceId: 0, machineId: address.machineId, processId: address.processId, endpoints: [], address: address.text };
+    const target = new ServiceTarget(this, address.text, { info, address, actor }, timeout, options?.signal, owner, true);
+    const description = (await target.call('@describe', [], undefined)) as ServiceDescription;
+    return makeHandle<T>(target, description);
   }
 
   async handle<T>(name: string, options: CallOptions | undefined, owner: Actor | undefined): Promise<Remote<T>> {

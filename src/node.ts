@@ -185,6 +185,19 @@ export class Node {
     return this.#core.handle<T>(name, options, undefined);
   }
 
+  /**
+   * A typed handle on one actor by its address, for actors without a name (a child that a
+   * dynamic supervisor's `startChild` returned, one per person in view): OTP's pid. Calls go
+   * straight to that actor, wherever it lives. It does not follow restarts: once that actor has
+   * stopped (its supervisor may start a new one, at a new address), calls fail with
+   * ReceiverStoppedError (its exit reason, or `noproc`), posts go nowhere, and subscriptions
+   * end. Rejects with ReceiverStoppedError (`noproc`) if no actor runs at `address` in this
+   * thread; one on another node is asked for its description, as a handle by name is.
+   */
+  serviceAt<T>(address: Address | ActorRef | string, options?: CallOptions): Promise<Remote<T>> {
+    return this.#core.handleAt<T>(this.#address(address), options, undefined);
+  }
+
   /** Every ready service the directory knows. */
   services(): Promise<ServiceInfo[]> {
     return this.#core.directory.list(this.#core.callTimeout);

@@ -1,8 +1,8 @@
-import { isAbnormal, type Actor, type ExitReason } from './actor.js';
+import { isAbnormal, reasonText, type Actor, type ExitReason } from './actor.js';
 import type { Address } from './address.js';
 import type { ServiceInfo } from './directory/entries.js';
 import type { DirectoryClient } from './directory/client.js';
-import { NoSuchServiceError } from './errors.js';
+import { NoSuchServiceError, ReceiverStoppedError } from './errors.js';
 import type { CallOptions, HandleTarget, Route, Subscription } from './remote.js';
 import { RemoteActor, type Peer } from './routing/peer.js';
 import type { Router } from './routing/router.js';
@@ -61,6 +61,11 @@ export class ServiceTarget implements HandleTarget {
     private readonly signal: AbortSignal | undefined,
     /** The actor that made the handle: its subscriptions end when it stops. */
     private readonly owner: Actor | undefined,
+    /**
+     * Bound to the one actor it was made for (a handle by address, OTP's pid): it never finds a
+     * name again, and once that actor has stopped its calls fail with ReceiverStoppedError.
+     */
+    private readonly pinned = false,
   ) {
     this.#use(found);
   }
@@ -113,7 +118,14 @@ export class ServiceTarget implements HandleTarget {
     } else if (!this.#stale) {
       return this.core.callVia(this.#peerNow(), this.#remote!, method, args, timeout, signal);
     }
+    if (this.pinned) return Promise.reject(this.#stopped(method));
     return this.#live(timeout).then(() => this.call(method, args, options));
+  }
+
+  /** Why a pinned handle's call cannot go: its actor stopped, with the reason it stopped for. */
+  #stopped(method: string): ReceiverStoppedError {
+    const exit = this.#actor !== null ? this.#actor.exitReason : this.#exit;
+    return new ReceiverStoppedError({ service: this.name, method, address: this.#address.text }, exit === undefined ? 'noproc' : reasonText(exit));
   }
 
   post(method: string, args: unknown[]): void {
@@ -124,6 +136,8 @@ export class ServiceTarget implements HandleTarget {
       this.core.postVia(this.#peerNow(), this.#remote!, method, args);
       return;
     }
+    // A post to an actor that has stopped goes nowhere, as in Erlang.
+    if (this.pinned) return;
     this.#live(this.timeout).then(
       () => this.post(method, args),
       (error: unknown) => this.core.warn(`post to ${this.name}.${method} dropped`, error),
@@ -174,7 +188,10 @@ export class ServiceTarget implements HandleTarget {
       };
       // Sent now when the service is known live, so a subscribe keeps its place in program
       // order with the calls made after it.
-      if (this.#actor !== null ? !this.#actor.alive : this.#stale) await this.#live(this.timeout);
+      if (this.#actor !== null ? !this.#actor.alive : this.#stale) {
+        if (this.pinned) throw this.#stopped(`@subscribe ${member}`);
+        await this.#live(this.timeout);
+      }
       const actor = this.#actor;
       if (actor !== null) {
         const id = await this.core.callActor(actor, '@subscribe', [member, deliver, end], this.timeout);
@@ -197,7 +214,7 @@ export class ServiceTarget implements HandleTarget {
         try {
           return await open();
         } catch {
-          if (this.core.stopped) return finish(why);
+          if (this.core.stopped || this.pinned) return finish(why);
           await this.core.pause(delay);
           delay = Math.min(delay * 2, RESUBSCRIBE_MAX_MS);
         }

@@ -15,6 +15,11 @@ export interface ServiceContext {
   /** A typed handle on another service; subscriptions made through it end when this service stops. */
   service<T>(name: string, options?: CallOptions): Promise<Remote<T>>;
   /**
+   * A typed handle on one actor by its address (an unnamed child, as `startChild` gives it);
+   * it does not follow restarts: see Node.serviceAt.
+   */
+  serviceAt<T>(address: Address | string, options?: CallOptions): Promise<Remote<T>>;
+  /**
    * Stops this service with a normal exit once the current message is handled (a `permanent`
    * child is still restarted by its supervisor, a `transient` one is not).
    */

@@ -14,6 +14,7 @@ import {
   NoSuchChildError,
   NoSuchServiceError,
   NodeStoppedError,
+  ReceiverStoppedError,
   RestartIntensityError,
   Service,
   ServiceError,
@@ -25,7 +26,8 @@ import {
   type StartOptions,
   type TreeDown,
 } from '../src/index.js';
-import { deferred, within } from './_support/wait.js';
+import { Collector, deferred, within } from './_support/wait.js';
+import { Counter, MODULE } from './fixtures/services.js';
 import { watchAdded, worker, type TestWorker } from './_support/workers.js';
 
 async function node(t: { teardown(fn: () => unknown): void }, options: StartOptions = {}) {
@@ -406,6 +408,34 @@ test('a restart loop ends when the intensity is reached', async (t) => {
 });
 
 // ---- dynamic supervisors and trees ----
+
+test('serviceAt: a handle by address reaches an unnamed child, here or in a worker, and does not follow it through a restart', async (t) => {
+  const n = await node(t);
+  const sup = await n.supervise(supervisor({ strategy: 'dynamic' }));
+  const here = (await sup.startChild({ start: Counter }))!;
+  const there = (await sup.startChild({ start: Counter, in: 'worker', module: MODULE }))!;
+  const a = await n.serviceAt<Counter>(here.address);
+  const b = await n.serviceAt<Counter>(there.address);
+  t.is(await a.add(2), 2);
+  t.is(await b.add(5), 5);
+  t.deepEqual([routeOf(a).path, routeOf(b).path], ['direct', 'port']);
+  const seen = new Collector<number>();
+  const sub = await a.changed.connect(seen.push);
+  t.is(await a.add(1), 3);
+  t.deepEqual(await seen.count(1), [3]);
+  // It crashes; its supervisor starts a new one at a new address. The old handle is the old actor's.
+  await t.throwsAsync(a.crash(), { instanceOf: ServiceError });
+  const stopped = await t.throwsAsync(a.add(1), { instanceOf: ReceiverStoppedError });
+  t.like(stopped?.target, { address: here.address, method: 'add' });
+  t.not(await within(sub.ended, 'the subscription to end with its actor'), 'unsubscribed');
+  a.add.post(1); // goes nowhere, and says nothing
+  const now = (await sup.whichChildren()).find((c) => c.id === here.id)!.address!;
+  t.not(now, here.address);
+  t.is(await (await n.serviceAt<Counter>(now)).add(1), 1, 'the new actor, with fresh state');
+  t.is(await b.add(1), 6, 'the other child is untouched');
+  const nobody = `${n.machineId}/${n.processId}/${n.threadId}/999999`;
+  t.like(await t.throwsAsync(n.serviceAt(nobody), { instanceOf: ReceiverStoppedError }), { reason: 'noproc' });
+});
 
 test('dynamic: children are added at run time, removed when they end, and stopped in parallel', async (t) => {
   const n = await node(t);

@@ -21,9 +21,9 @@ export interface CallLink {
   readonly id: number;
   /** Caller side: the call settled here (timeout, cancel, reply), so forget its id. */
   forget(id: number): void;
-  /** Receiver side: send the outcome back to the caller. */
-  reply(id: number, value: unknown): void;
-  fail(id: number, error: unknown): void;
+  /** Receiver side: send the outcome of the inbound call `env` back to its caller. */
+  reply(env: Envelope, value: unknown): void;
+  fail(env: Envelope, error: unknown): void;
 }
 
 /**
@@ -54,6 +54,8 @@ export class Envelope {
   link: CallLink | null = null;
   id = 0;
   inbound = false;
+  /** Inbound: the address of the actor that called (a reply keeps its order with that pair's other messages). */
+  from: string | null = null;
   /** The trace context it carries (set only while an OpenTelemetry SDK is registered). */
   trace: Context | null = null;
 

@@ -37,28 +37,18 @@ export type Message = { [K in Kind]: MessageOf<K> }[Kind];
 
 /**
  * What a message must stay in order with, for a link that lets small messages pass a large one
- * being sent in slices (socket-link.ts): messages with the same key keep their order. Calls, posts
- * and subscriptions keep it per receiving actor (or service name, through a gateway), signal
- * values per subscription; `reply` and `fail` answer one call each and keep none (null). Any
- * other kind (monitors, links, `down`) keeps its place behind everything (`*`).
+ * being sent in slices (socket-link.ts): as everywhere in qiact, the messages from one actor to
+ * another keep their order, so the key is the pair, sender then receiver. Calls, posts,
+ * subscriptions, monitors and links name both (`from`, and `to` or `target`); a reply, a fail,
+ * a signal value or an `ended` names neither, and the sender says whose they are (`sender`: the
+ * service, `receiver`: the caller or subscriber). A message whose pair is not known keeps its
+ * place behind everything (`*`).
  */
-export function orderKeyOf(message: unknown): string | null {
-  const m = message as { kind?: unknown; to?: unknown; sub?: unknown };
-  switch (m.kind) {
-    case 'reply':
-    case 'fail':
-      return null;
-    case 'call':
-    case 'post':
-    case 'subscribe':
-    case 'unsubscribe':
-      return `to ${String(m.to)}`;
-    case 'signal':
-    case 'ended':
-      return `sub ${String(m.sub)}`;
-    default:
-      return '*';
-  }
+export function orderKeyOf(message: unknown, sender?: string, receiver?: string): string {
+  const m = message as { from?: unknown; to?: unknown; target?: unknown };
+  const from = sender ?? m.from;
+  const to = receiver ?? m.to ?? m.target;
+  return typeof from === 'string' && typeof to === 'string' ? `${from}>${to}` : '*';
 }
 
 /** How an error travels in a `fail` message: enough to rebuild the typed error on the far side. */

@@ -98,7 +98,7 @@ export class PendingCalls {
     const resolve = env.resolve;
     this.#settle(env);
     // A call that came in over a link has no promise here: its reply goes back on the link.
-    if (env.inbound) env.link!.reply(env.id, value);
+    if (env.inbound) env.link!.reply(env, value);
     else resolve!(value);
   }
 
@@ -106,7 +106,7 @@ export class PendingCalls {
     if (env.state !== PENDING) return;
     const reject = env.reject;
     this.#settle(env);
-    if (env.inbound) env.link!.fail(env.id, error);
+    if (env.inbound) env.link!.fail(env, error);
     else reject!(error);
   }
 

@@ -171,3 +171,19 @@ test.serial('through the gateway, a client sends and gets back camera frames and
   t.deepEqual(Array.from(back.laser), Array.from(laser), 'floats intact');
   t.deepEqual(settled, ['small', 'large'], 'the small call did not wait for the large one');
 });
+
+test.serial('what one service sends one caller keeps its order: a small reply does not pass a large one from the same service', async (t) => {
+  const node = await start({ machineId: 'payload-pair', listen: ['tcp:127.0.0.1:0'] });
+  t.teardown(() => node.stop());
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  await otherMachine(t, { machineId: 'payload-pair-other', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'camera' });
+  const camera = await node.service<Counter>('camera');
+  t.is(await camera.add(1), 1);
+  const settled: string[] = [];
+  const frame = pattern(12 * 1024 * 1024, 12);
+  // The service answers the large call first; the small one after it, to the same caller.
+  const large = camera.echo(frame).then(() => settled.push('large'));
+  const small = camera.add(1).then(() => settled.push('small'));
+  await within(Promise.all([large, small]), 'both calls', 20_000);
+  t.deepEqual(settled, ['large', 'small']);
+});

@@ -199,23 +199,15 @@ export class FrameDecoder {
 
   /** Removes and returns the next `n` buffered bytes: a view when they lie in one chunk. */
   #take(n: number): Buffer {
-    this.#buffered -= n;
     const first = this.#chunks[0]!;
     if (first.length >= n) {
+      this.#buffered -= n;
       if (first.length === n) this.#chunks.shift();
       else this.#chunks[0] = first.subarray(n);
       return first.subarray(0, n);
     }
     const out = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) {
-      const chunk = this.#chunks[0]!;
-      const used = Math.min(chunk.length, n - at);
-      chunk.copy(out, at, 0, used);
-      at += used;
-      if (used === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(used);
-    }
+    this.#takeInto(out, 0, n);
     return out;
   }
 

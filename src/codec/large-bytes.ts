@@ -32,7 +32,9 @@ type View = ArrayBufferView | ArrayBuffer;
 export function encodeParts(encode: (message: unknown) => Buffer, message: unknown): Buffer | EncodedParts {
   if (!LITTLE_ENDIAN) return encode(message); // the typed-array tags below are the little-endian ones
   const m = message as { args?: unknown; value?: unknown };
-  const views: View[] = [];
+  // One list for every call (encoding is synchronous, never re-entered): no allocation per message.
+  const views = found;
+  views.length = 0;
   let swapped: unknown = message;
   if (Array.isArray(m.args)) {
     const args = swapMarkers(m.args, 1, views);
@@ -41,8 +43,16 @@ export function encodeParts(encode: (message: unknown) => Buffer, message: unkno
     const value = swapMarkers(m.value, 1, views);
     if (value !== m.value) swapped = { ...m, value };
   }
-  const encoded = encode(swapped);
-  if (views.length === 0) return encoded;
+  if (views.length === 0) return encode(message);
+  try {
+    return splice(encode, encode(swapped), views);
+  } finally {
+    views.length = 0; // hold no caller's memory past the call
+  }
+}
+
+/** The parts of `encoded`, with each of `views`' markers replaced by the view's head and bytes. */
+function splice(encode: (message: unknown) => Buffer, encoded: Buffer, views: readonly View[]): EncodedParts {
   const parts: Uint8Array[] = [];
   let length = 0;
   let from = 0;
@@ -60,6 +70,9 @@ export function encodeParts(encode: (message: unknown) => Buffer, message: unkno
   length += encoded.length - from;
   return { parts, length };
 }
+
+/** The large views found in the message being encoded (see encodeParts). */
+const found: View[] = [];
 
 /** `value` with its large views (down to MAX_DEPTH) swapped for markers: the same object if it has none. */
 function swapMarkers(value: unknown, depth: number, views: View[]): unknown {

@@ -164,14 +164,18 @@ export class Peer implements CallLink {
 
   // ---- sending ----
 
-  #send(message: Message): boolean {
+  /**
+   * `sender` and `receiver`: for a message that does not name them (a reply, a signal value), the
+   * two actors whose order it keeps (see orderKeyOf).
+   */
+  #send(message: Message, sender?: string, receiver?: string): boolean {
     if (this.#closed) return false;
     if (this.#queue !== null) {
       this.#queue.push(message);
       return true;
     }
     try {
-      return this.#link!.send(message);
+      return this.#link!.send(message, sender, receiver);
     } catch (error) {
       this.#refused(message, error as Error);
       return false;
@@ -241,12 +245,20 @@ export class Peer implements CallLink {
     this.#calls.delete(id);
   }
 
-  reply(id: number, value: unknown): void {
-    this.#send({ kind: 'reply', id, value });
+  reply(env: Envelope, value: unknown): void {
+    this.#send({ kind: 'reply', id: env.id, value }, (env.target as Actor).address.text, env.from ?? undefined);
   }
 
-  fail(id: number, error: unknown): void {
-    this.#send({ kind: 'fail', id, error: toWire(error) as unknown as Record<string, unknown> });
+  fail(env: Envelope, error: unknown): void {
+    this.#failId(env.id, error, (env.target as Actor).address.text, env.from ?? undefined);
+  }
+
+  #replyId(id: number, value: unknown, sender?: string, receiver?: string): void {
+    this.#send({ kind: 'reply', id, value }, sender, receiver);
+  }
+
+  #failId(id: number, error: unknown, sender?: string, receiver?: string): void {
+    this.#send({ kind: 'fail', id, error: toWire(error) as unknown as Record<string, unknown> }, sender, receiver);
   }
 
   /** A message the link could not carry: its sender hears of it, the link goes on. */
@@ -355,18 +367,19 @@ export class Peer implements CallLink {
       if (this.host.isSelf(m.to)) {
         // Some answers take a while (the tree asks every supervisor): settle when ready.
         new Promise((resolve) => resolve(this.host.nodeRequest(m.method, m.args))).then(
-          (value) => this.reply(m.id, value),
-          (error: unknown) => this.fail(m.id, error),
+          (value) => this.#replyId(m.id, value),
+          (error: unknown) => this.#failId(m.id, error),
         );
         return;
       }
-      this.fail(m.id, this.#notHere(m.to, m.method));
+      this.#failId(m.id, this.#notHere(m.to, m.method));
       return;
     }
     const env = new Envelope(actor, m.method, m.args, true);
     env.link = this;
     env.id = m.id;
     env.inbound = true;
+    env.from = m.from;
     // The runtime's own requests (@describe, …) make no span, as on the caller's side.
     if (tracingState.on && !m.method.startsWith('@')) env.trace = contextFrom((m as Traced).trace);
     this.host.pending.track(env, Math.min(Math.max(m.timeout, 1), MAX_TIMEOUT_MS), undefined);
@@ -376,18 +389,19 @@ export class Peer implements CallLink {
   #receiveSubscribe(m: MessageOf<'subscribe'>): void {
     const actor = this.host.localActor(m.to);
     if (actor === undefined) {
-      this.fail(m.id, this.#notHere(m.to, `@subscribe ${m.member}`));
+      this.#failId(m.id, this.#notHere(m.to, `@subscribe ${m.member}`));
       return;
     }
     const served: ServedSubscription = { actor, member: m.member, id: null };
     this.#served.set(m.sub, served);
+    const service = actor.address.text;
     const deliver = (value: unknown): void => {
-      if (this.#served.get(m.sub) === served) this.#send({ kind: 'signal', sub: m.sub, value });
+      if (this.#served.get(m.sub) === served) this.#send({ kind: 'signal', sub: m.sub, value }, service, m.from);
     };
     const end = (reason: string): void => {
       if (this.#served.get(m.sub) !== served) return;
       this.#served.delete(m.sub);
-      this.#send({ kind: 'ended', sub: m.sub, reason });
+      this.#send({ kind: 'ended', sub: m.sub, reason }, service, m.from);
     };
     const subscribe = (): Promise<unknown> => this.host.callActor(actor, '@subscribe', [m.member, deliver, end], 30_000);
     (tracingState.on ? runIn(contextFrom((m as Traced).trace), subscribe) : subscribe()).then(
@@ -395,11 +409,11 @@ export class Peer implements CallLink {
         served.id = id as number;
         // Unsubscribed (or the link closed) while the service was answering: undo it there.
         if (this.#served.get(m.sub) !== served && actor.alive) this.host.post(actor, '@unsubscribe', [m.member, id]);
-        this.reply(m.id, m.sub);
+        this.#replyId(m.id, m.sub, service, m.from);
       },
       (error: unknown) => {
         this.#served.delete(m.sub);
-        this.fail(m.id, error);
+        this.#failId(m.id, error, service, m.from);
       },
     );
   }

@@ -28,9 +28,11 @@ export interface Link {
   /**
    * Queues one message; false (and nothing sent) once the link is closed. A message this link
    * cannot carry (not cloneable, not encodable) is refused, never the link: either `send`
-   * throws, or, where the check happens later in a batch, `onRefused` is told.
+   * throws, or, where the check happens later in a batch, `onRefused` is told. `sender` and
+   * `receiver` name the two actors whose order a message keeps when it does not name them (a
+   * reply, a signal value); links that never reorder ignore them.
    */
-  send(message: unknown): boolean;
+  send(message: unknown, sender?: string, receiver?: string): boolean;
   /** Set by the owner; called once per received message, in order. */
   onMessage: (message: unknown) => void;
   /** Set by the owner; called with a message that was accepted by `send` but could not be carried. */

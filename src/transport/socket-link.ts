@@ -109,7 +109,7 @@ export class SocketLink implements Link {
     return this.socket.writableLength;
   }
 
-  send(message: unknown): boolean {
+  send(message: unknown, sender?: string, receiver?: string): boolean {
     if (!this.#open) return false;
     const payload = encodeParts(this.#codec.encode, message);
     const length = payload.length;
@@ -121,7 +121,7 @@ export class SocketLink implements Link {
     traffic.messagesOut++;
     traffic.bytesOut += length + FRAME_HEADER_BYTES;
     // (The order key is looked at only while something is held: no cost on the common path.)
-    const key = sliced && (length > SLICE_BYTES || !this.#held.empty) ? orderKeyOf(message) : undefined;
+    const key = sliced && (length > SLICE_BYTES || !this.#held.empty) ? orderKeyOf(message, sender, receiver) : undefined;
     if (key !== undefined && (length > SLICE_BYTES || this.#held.mustWait(key))) {
       this.#held.add(Buffer.isBuffer(payload) ? [payload] : payload.parts, length, key, length > SLICE_BYTES);
       this.#pump();

@@ -19,6 +19,7 @@ test('a node takes its machine id and call timeout from options, then the enviro
   t.is(b.machineId, 'body');
   t.is(b.callTimeout, 250);
   await t.throwsAsync(start({ env: { QIACT_MACHINE_ID: 'x', QIACT_CALL_TIMEOUT_MS: 'soon' } }), { instanceOf: InvalidArgumentError });
+  await t.throwsAsync(start({ env: { QIACT_MACHINE_ID: 'x', QIACT_MAX_MESSAGE_BYTES: 'lots' } }), { instanceOf: InvalidArgumentError, message: /maxMessageBytes.*lots/ });
 });
 
 test('a directory that cannot be reached fails the start with a typed error naming where', async (t) => {

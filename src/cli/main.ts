@@ -20,6 +20,8 @@ const CONFIGURATION = `
 Configuration (options first, then environment, then defaults):
   QIACT_MACHINE_ID       this computer's id      default: ~/.config/qiact/machine_id (created once)
   QIACT_CALL_TIMEOUT_MS  default call timeout    default: 30000
+  QIACT_MAX_MESSAGE_BYTES  the largest message taken from another process or machine
+                         default: 16777216 (16 MiB)
   QIACT_DIRECTORY        the node whose directory to use (tcp:host:port, unix:/path)
                          default: unset (a node embeds its directory; commands use ${DEFAULT_DIRECTORY})
   QIACT_LISTEN           extra endpoints to listen on, comma-separated (tcp:host:port)

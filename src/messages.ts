@@ -35,6 +35,11 @@ type TypeOf<F> = F extends 'uint' ? number : F extends 'string' ? string : F ext
 export type MessageOf<K extends Kind> = { readonly kind: K } & { readonly [F in keyof (typeof MESSAGE_FIELDS)[K]]: TypeOf<(typeof MESSAGE_FIELDS)[K][F]> };
 export type Message = { [K in Kind]: MessageOf<K> }[Kind];
 
+/** True if `value` is a valid `slices` offer (in hello, auth, welcome): a whole number above 0. */
+export function isSlicesOffer(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0;
+}
+
 /**
  * What a message must stay in order with, for a link that lets small messages pass a large one
  * being sent in slices (socket-link.ts): as everywhere in qiact, the messages from one actor to

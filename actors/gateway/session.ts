@@ -2,7 +2,7 @@ import type { ServiceDescription } from '../../src/behaviour.js';
 import type { Clock } from '../../src/clock.js';
 import { AuthenticationError, BadArgumentsError, BadMessageError, LimitExceededError, NoSuchMethodError, PermissionDeniedError, ServiceError, type AuthenticationReason } from '../../src/errors.js';
 import { wrongArgument } from '../../src/schemas.js';
-import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage, type GatewayMessageOf } from '../../src/messages.js';
+import { GATEWAY_PROTOCOL_VERSION, isSlicesOffer, parseGatewayMessage, type GatewayMessage, type GatewayMessageOf } from '../../src/messages.js';
 import type { JsonSchema } from '../../src/schemas.js';
 import { describeOf, type Remote, type RemoteMethod, type RemoteSignal, type Subscription } from '../../src/remote.js';
 import type { Link } from '../../src/transport/link.js';
@@ -229,8 +229,8 @@ export class GatewaySession {
     // Sliced frames when the client offers them and this link can (see PROTOCOL.md, Frames).
     const slices = (m as { slices?: unknown }).slices;
     const offer = this.link.slicesOffer;
-    if (offer !== undefined && Number.isSafeInteger(slices) && (slices as number) > 0) {
-      this.link.trusted?.(slices as number);
+    if (offer !== undefined && isSlicesOffer(slices)) {
+      this.link.trusted?.(slices);
       this.#send({ kind: 'welcome', version: GATEWAY_PROTOCOL_VERSION, identity, slices: offer } as GatewayMessage);
     } else this.#send({ kind: 'welcome', version: GATEWAY_PROTOCOL_VERSION, identity });
   }

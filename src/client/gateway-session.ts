@@ -1,7 +1,7 @@
 import type { ServiceDescription } from '../behaviour.js';
 import { fromWire } from '../codec/wire-error.js';
 import { AuthenticationError, BadMessageError, CallTimeoutError, InvalidArgumentError, NodeStoppedError, UnreachableError, type AuthenticationReason } from '../errors.js';
-import { GATEWAY_PROTOCOL_VERSION, parseGatewayMessage, type GatewayMessage } from '../messages.js';
+import { GATEWAY_PROTOCOL_VERSION, isSlicesOffer, parseGatewayMessage, type GatewayMessage } from '../messages.js';
 import { checkCallOptions, makeHandle, type CallOptions, type HandleTarget, type Remote, type Subscription } from '../remote.js';
 import type { Link } from '../transport/link.js';
 import { activeContext, carrierOf, endedWith, refreshTracing, startClientSpan, tracingState } from '../observe/tracing.js';
@@ -129,7 +129,7 @@ class GatewayClient implements Session {
         if (m.kind === 'welcome') {
           // The gateway sends sliced frames from now on if it answered our offer.
           const slices = (m as { slices?: unknown }).slices;
-          if (link.slicesOffer !== undefined && Number.isSafeInteger(slices) && (slices as number) > 0) link.trusted?.(slices as number);
+          if (link.slicesOffer !== undefined && isSlicesOffer(slices)) link.trusted?.(slices);
           return resolve(m.identity);
         }
         if (m.kind === 'denied') return reject(new AuthenticationError(m.reason as AuthenticationReason, m.message));

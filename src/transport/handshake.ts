@@ -2,7 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Address, type ActorId } from '../address.js';
 import type { Clock } from '../clock.js';
 import { HandshakeError } from '../errors.js';
-import { parseMessage, PROTOCOL_VERSION, type MessageOf } from '../messages.js';
+import { isSlicesOffer, parseMessage, PROTOCOL_VERSION, type MessageOf } from '../messages.js';
 import type { Link } from './link.js';
 
 /** Who a node is: its address without the actor id. */
@@ -89,7 +89,7 @@ export function handshake(link: Link, self: NodeIdentity, options: HandshakeOpti
         }
         peerNonce = message.nonce;
         const slices = (raw as { slices?: unknown }).slices;
-        if (slices !== undefined && !(Number.isSafeInteger(slices) && (slices as number) > 0)) {
+        if (slices !== undefined && !isSlicesOffer(slices)) {
           return fail(new HandshakeError(link.peer, 'protocol', 'slices must be a whole number > 0'));
         }
         if (link.slicesOffer !== undefined) peerSlices = slices as number | undefined;

@@ -15,7 +15,7 @@ export const WINDOW_UPDATE_EVERY = 128 * 1024;
 interface Outgoing {
   readonly parts: readonly Uint8Array[];
   readonly length: number;
-  readonly key: string | null;
+  readonly key: string;
   readonly sliced: boolean;
   /** How far the slices have got: bytes sent, and where in `parts` the next one starts. */
   sent: number;
@@ -47,15 +47,15 @@ export class OutgoingSlices {
   }
 
   /** True if a payload with `key` must wait behind what is held here to keep its order. */
-  mustWait(key: string | null): boolean {
-    if (this.#queue.length === 0 || key === null) return false;
+  mustWait(key: string): boolean {
+    if (this.#queue.length === 0) return false;
     return key === '*' || this.#keys.has('*') || this.#keys.has(key);
   }
 
-  add(parts: readonly Uint8Array[], length: number, key: string | null, sliced: boolean): void {
+  add(parts: readonly Uint8Array[], length: number, key: string, sliced: boolean): void {
     this.#queue.push({ parts, length, key, sliced, sent: 0, part: 0, offset: 0 });
     this.#bytes += length;
-    if (key !== null) this.#keys.set(key, (this.#keys.get(key) ?? 0) + 1);
+    this.#keys.set(key, (this.#keys.get(key) ?? 0) + 1);
   }
 
   /** The payload bytes the next frame carries if it is a slice (what it takes of the window); 0 for a whole frame or none. */
@@ -113,10 +113,8 @@ export class OutgoingSlices {
   #done(head: Outgoing, uncounted = true): void {
     this.#queue.shift();
     if (uncounted) this.#bytes -= head.length;
-    if (head.key !== null) {
-      const left = this.#keys.get(head.key)! - 1;
-      if (left === 0) this.#keys.delete(head.key);
-      else this.#keys.set(head.key, left);
-    }
+    const left = this.#keys.get(head.key)! - 1;
+    if (left === 0) this.#keys.delete(head.key);
+    else this.#keys.set(head.key, left);
   }
 }

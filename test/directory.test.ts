@@ -6,8 +6,10 @@ import {
   InvalidChildSpecError,
   NameTakenError,
   NoSuchServiceError,
+  Service,
   ServiceError,
   start,
+  supervisor,
   type Down,
   type ServiceDirectory,
   type ServiceEvent,
@@ -16,6 +18,8 @@ import { Collector, deferred, within } from './_support/wait.js';
 import { watchAdded, worker, type TestWorker } from './_support/workers.js';
 import { otherMachine } from './_support/machines.js';
 import type { Counter } from './fixtures/services.js';
+
+class Idle extends Service {}
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const warnings: string[] = [];
@@ -185,4 +189,25 @@ test('a flood of registrations stops at the directory bound with a typed error n
   t.is((await directory.lookup(DIRECTORY_NAME)).name, DIRECTORY_NAME, 'it still answers');
   // Entries that never became ready are not listed.
   t.is((await directory.list()).length, 1);
+});
+
+test('a supervisor with more named children than the directory\'s mailbox holds stops without leaving a name behind; the names can be taken again', async (t) => {
+  // 12,000 releases at once: one unregister each overflowed the directory's mailbox (10,000) and
+  // left 2,000 names held by stopped actors.
+  const { node, warnings } = await setup(t);
+  const count = 12_000;
+  const spawnAll = async () => {
+    const sup = await node.supervise(supervisor({ strategy: 'dynamic' }), { id: 'people' });
+    for (let i = 0; i < count; i++) await sup.startChild({ start: Idle, name: `person-${i}` });
+    return sup;
+  };
+  const sup = await spawnAll();
+  t.is((await node.services()).length, count + 1);
+  await sup.stop();
+  t.deepEqual((await node.services()).map((s) => s.name), [DIRECTORY_NAME]);
+  t.deepEqual(warnings, []);
+  // The same names again, in a supervisor of the same id.
+  const again = await spawnAll();
+  t.is((await node.services()).length, count + 1);
+  await again.stop();
 });

@@ -17,6 +17,7 @@ import {
   InvalidArgumentError,
   NameTakenError,
   NoSuchMethodError,
+  NoSuchServiceError,
   PermissionDeniedError,
   start,
   type Node,
@@ -148,6 +149,9 @@ test.serial('a node of the robot that misbehaves touches only its own: the direc
   t.regex(evil!.message, /node mallory\/\d+\/0 may not use ServiceDirectory\.register/);
   await t.throwsAsync(directory.register({ name: 'battery', machineId: 'mallory', processId: process.pid, endpoints: ['tcp:127.0.0.1:1'], address: `${self}/9` }), { instanceOf: NameTakenError });
   await t.throwsAsync(directory.unregister(battery.serviceId), { instanceOf: PermissionDeniedError });
+  // A list of ids, as a node sends what it released in one turn: another's id spoils the list, a list too long is refused.
+  await t.throwsAsync(directory.unregister([battery.serviceId]), { instanceOf: PermissionDeniedError });
+  await t.throwsAsync(directory.unregister(Array.from({ length: 4097 }, (_, i) => i + 1)), { instanceOf: InvalidArgumentError, message: /at most 4096/ });
   await t.throwsAsync(directory.ready(battery.serviceId), { instanceOf: PermissionDeniedError });
   await t.throwsAsync(directory.updateInfo(battery.serviceId, { endpoints: ['tcp:127.0.0.1:1'] }), { instanceOf: PermissionDeniedError });
   await t.throwsAsync((directory as unknown as { linkClosed(n: number): Promise<number> }).linkClosed(1), { instanceOf: PermissionDeniedError });
@@ -155,7 +159,8 @@ test.serial('a node of the robot that misbehaves touches only its own: the direc
   // Its own registrations are its to make.
   const own = await directory.register({ name: 'mallory-tool', machineId: 'mallory', processId: process.pid, endpoints: [], address: `${self}/42` });
   await directory.ready(own);
-  await directory.unregister(own);
+  await directory.unregister([own, 999_999]); // an id no longer held is passed over
+  await t.throwsAsync(directory.lookup('mallory-tool'), { instanceOf: NoSuchServiceError });
 
   // A second link that claims the robot's live node (it holds the secret), then hangs up: the
   // services registered over the first link stay.

@@ -2,7 +2,7 @@ import { Address } from '../../src/address.js';
 import { InvalidArgumentError, NameTakenError, NoSuchServiceError, PermissionDeniedError } from '../../src/errors.js';
 import { Service } from '../../src/service.js';
 import { isServiceName } from '../../src/supervision/child-spec.js';
-import { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo } from '../../src/directory/entries.js';
+import { DIRECTORY_NAME, UNREGISTER_BATCH, type Registration, type ServiceEvent, type ServiceInfo } from '../../src/directory/entries.js';
 
 export { DIRECTORY_NAME, type Registration, type ServiceEvent, type ServiceInfo };
 
@@ -99,9 +99,21 @@ export class ServiceDirectory extends Service {
     this.serviceAdded.emit({ serviceId, name: entry.info.name });
   }
 
-  unregister(serviceId: number): void {
-    this.#own(serviceId, 'unregister');
-    this.#remove(serviceId);
+  /**
+   * Removes a service, or a list of up to UNREGISTER_BATCH (a node sends those released in one
+   * turn together). In a list, ids no longer held are passed over (gone already); every other
+   * one must be the caller's, or none is removed.
+   */
+  unregister(serviceIds: number | readonly number[]): void {
+    if (!Array.isArray(serviceIds)) {
+      this.#own(serviceIds as number, 'unregister');
+      this.#remove(serviceIds as number);
+      return;
+    }
+    if (serviceIds.length > UNREGISTER_BATCH) throw new InvalidArgumentError('serviceIds', `at most ${UNREGISTER_BATCH} in one unregister, not ${serviceIds.length}`);
+    const held = serviceIds.filter((id) => !Number.isSafeInteger(id) || this.#byId.has(id));
+    for (const id of held) this.#own(id, 'unregister');
+    for (const id of held) if (this.#byId.has(id)) this.#remove(id);
   }
 
   #remove(serviceId: number): void {
@@ -177,12 +189,13 @@ function checkRegistration(info: unknown): Registration {
   return { name, machineId: parsed.machineId, processId: parsed.processId, endpoints: checkEndpoints(endpoints ?? []), address: parsed.text };
 }
 
-function checkEndpoints(endpoints: unknown): string[] {
+function checkEndpoints(endpoints: unknown): readonly string[] {
   if (!Array.isArray(endpoints) || endpoints.length > MAX_ENDPOINTS) throw new InvalidArgumentError('endpoints', `must be an array of at most ${MAX_ENDPOINTS} endpoint URLs`);
   for (const e of endpoints) {
     if (typeof e !== 'string' || e.length > MAX_ENDPOINT_LENGTH) throw new InvalidArgumentError('endpoints', `each must be an endpoint URL of at most ${MAX_ENDPOINT_LENGTH} characters`);
   }
-  return [...(endpoints as string[])];
+  // A frozen list (a node's own, shared by all its services) is kept as it is: no copy per entry.
+  return Object.isFrozen(endpoints) ? (endpoints as readonly string[]) : [...(endpoints as string[])];
 }
 
 /** The node part of an address text: everything before the actor id. */

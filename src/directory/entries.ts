@@ -6,6 +6,9 @@
 /** The directory's own service name, as in libqi. */
 export const DIRECTORY_NAME = 'ServiceDirectory';
 
+/** The most service ids one `unregister` takes: a node sends those released in one turn together. */
+export const UNREGISTER_BATCH = 4096;
+
 /** What the directory knows of one service, as libqi's ServiceInfo. */
 export interface ServiceInfo {
   readonly name: string;

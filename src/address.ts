@@ -30,6 +30,11 @@ function prefixOf(machineId: string, processId: number, threadId: number): strin
   return lastPrefix.text;
 }
 
+function decimal(text: string, part: string, digits: string): number {
+  if (!DECIMAL.test(digits)) throw new InvalidAddressError(text, `${part} '${digits}' is not a decimal integer`);
+  return Number(digits);
+}
+
 /**
  * `machineId/processId/threadId/actorId`. Immutable; the canonical text form is computed once
  * and parses back to an equal address.
@@ -58,11 +63,7 @@ export class Address {
     if (parts.length !== 4) throw new InvalidAddressError(text, 'expected machineId/processId/threadId/actorId');
     const [machine, pid, tid, aid] = parts as [string, string, string, string];
     if (!MACHINE_ID.test(machine)) throw new InvalidAddressError(text, 'machineId must be 1-128 of [A-Za-z0-9._:-]');
-    const nums = [pid, tid, aid].map((p, i) => {
-      if (!DECIMAL.test(p)) throw new InvalidAddressError(text, `${['processId', 'threadId', 'actorId'][i]} '${p}' is not a decimal integer`);
-      return Number(p);
-    }) as [number, number, number];
-    return new Address(machine, nums[0], nums[1], nums[2] as ActorId);
+    return new Address(machine, decimal(text, 'processId', pid), decimal(text, 'threadId', tid), decimal(text, 'actorId', aid) as ActorId);
   }
 
   equals(other: Address): boolean {

@@ -588,22 +588,29 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return start.create();
   }
 
-  /** Starts one child: reserve its name, start it, then declare it ready, as libqi does. */
-  async startChild(child: Child, _parent: Actor): Promise<Actor | null> {
+  /**
+   * Starts one child: reserve its name, start it, then declare it ready, as libqi does. An
+   * unnamed child in this thread whose start returns no promise is started at once.
+   */
+  startChild(child: Child, _parent: Actor): Actor | null | Promise<Actor | null> {
     const behaviour = this.behaviourFor(child.start, child);
     const actor = this.newActor(behaviour, child.name ?? child.id, child.type === 'supervisor' ? SUPERVISOR_MAILBOX : child.mailbox);
     // The directory registers itself; a child placed in a worker or process registers from there.
-    const registers = child.name !== undefined && child.start !== this.directoryFactory && child.in === 'thread';
-    if (registers) {
-      try {
-        await this.directory.register(child.name!, actor, this.callTimeout);
-      } catch (error) {
-        actor.kill();
-        throw error;
-      }
+    if (child.name !== undefined && child.start !== this.directoryFactory && child.in === 'thread') return this.#startRegistered(child.name, actor);
+    const started = actor.start();
+    if (typeof started === 'boolean') return started ? actor : null;
+    return started.then((ok) => (ok ? actor : null));
+  }
+
+  async #startRegistered(name: string, actor: Actor): Promise<Actor | null> {
+    try {
+      await this.directory.register(name, actor, this.callTimeout);
+    } catch (error) {
+      actor.kill();
+      throw error;
     }
     if (!(await actor.start())) return null;
-    if (registers) await this.directory.ready(actor, this.callTimeout);
+    await this.directory.ready(actor, this.callTimeout);
     return actor;
   }
 

@@ -92,7 +92,7 @@ export class Node {
     return this.#core.threadId;
   }
   /** Where this node can be reached: `port:` (threads of this process), `unix:`, `tcp:`. */
-  get endpoints(): string[] {
+  get endpoints(): readonly string[] {
     return this.#core.router.endpoints;
   }
   /** Default call timeout in milliseconds. */
@@ -157,8 +157,16 @@ export class Node {
       if (!a) throw new InvalidArgumentError('supervisor', `${ref.id} (${ref.address.text}) is not running`);
       return a;
     };
-    // async: a supervisor that is gone rejects the promise, it does not throw at the call site.
-    const ask = async (method: string, ...args: unknown[]): Promise<unknown> => core.call(actor(), method, args);
+    // A supervisor that is gone rejects the promise, it does not throw at the call site.
+    const ask = (method: string, ...args: unknown[]): Promise<unknown> => {
+      let to: Actor;
+      try {
+        to = actor();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return core.call(to, method, args);
+    };
     return {
       id: ref.id,
       name: ref.name,

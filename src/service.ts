@@ -45,8 +45,11 @@ export interface ServiceHost extends SignalSink {
   contextFor(actor: Actor): ServiceContext;
 }
 
-/** The behaviour running each started service, which makes its context on first use. */
-const running = new WeakMap<Service, ServiceBehaviour>();
+/**
+ * Binds a service to the behaviour running it, which makes its context on first use. A field of
+ * the instance, not a WeakMap: a million actors in a WeakMap cost the garbage collector dearly.
+ */
+let bindRunning: (service: Service, behaviour: ServiceBehaviour) => void;
 
 /**
  * Base class of a plain service. Its public methods are the service's methods; fields made with
@@ -78,9 +81,14 @@ export abstract class Service {
    */
   static schemas?: ServiceSchemas;
 
+  #running: ServiceBehaviour | undefined = undefined;
+  static {
+    bindRunning = (service, behaviour) => (service.#running = behaviour);
+  }
+
   /** This service's place in the system; available from `onStart` on. */
   protected get context(): ServiceContext {
-    const ctx = running.get(this)?.context;
+    const ctx = this.#running?.context;
     if (!ctx) throw new InvalidArgumentError('context', 'a service context exists only once the service is started (use it from onStart on)');
     return ctx;
   }
@@ -213,7 +221,9 @@ export class ServiceBehaviour implements Behaviour {
     this.#methods = methodsOf(instance.constructor as ServiceClass);
     let signals: Map<string, Signal<unknown>> | null = null;
     let properties: Map<string, Property<unknown>> | null = null;
-    for (const [key, value] of Object.entries(instance)) {
+    // for-in rather than Object.entries: no array per actor. A class's methods are not enumerable.
+    for (const key in instance) {
+      const value: unknown = instance[key as keyof Service];
       if (value instanceof Property) (properties ??= new Map()).set(key, value);
       else if (value instanceof Signal) (signals ??= new Map()).set(key, value);
     }
@@ -225,7 +235,7 @@ export class ServiceBehaviour implements Behaviour {
   start(actor: Actor): unknown {
     this.#actor = actor;
     this.#context = undefined;
-    running.set(this.instance, this);
+    bindRunning(this.instance, this);
     for (const s of this.#signals.values()) s.attach(this.host);
     for (const p of this.#properties.values()) p.changed.attach(this.host);
     return this.instance.onStart?.();

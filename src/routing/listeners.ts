@@ -22,7 +22,8 @@ export function socketFolder(env: NodeJS.ProcessEnv = process.env): string {
 export class Listeners {
   readonly #servers: Server[] = [];
   /** What the node advertises, in the order given. */
-  readonly endpoints: string[] = [];
+  /** Replaced, never changed in place: whoever holds one sees the endpoints of that moment. */
+  endpoints: readonly string[] = [];
 
   constructor(
     private readonly onSocket: (socket: Socket, endpoint: Endpoint, text: string) => void,
@@ -57,7 +58,7 @@ export class Listeners {
       await bind(server, text, () => server.listen(wanted.path));
       chmodSync(wanted.path, 0o600);
       this.#servers.push(server);
-      this.endpoints.push(text);
+      this.endpoints = [...this.endpoints, text];
       return text;
     }
     await bind(server, text, () => server.listen(wanted.port, wanted.host));
@@ -66,14 +67,14 @@ export class Listeners {
     const endpoint = formatEndpoint({ kind: wanted.kind, host: wanted.host, port });
     boundText = endpoint;
     this.#servers.push(server);
-    this.endpoints.push(endpoint);
+    this.endpoints = [...this.endpoints, endpoint];
     return endpoint;
   }
 
   /** Stops listening; a Unix socket's file goes with it. Open connections are not touched. */
   close(): void {
     for (const server of this.#servers.splice(0)) server.close();
-    this.endpoints.length = 0;
+    this.endpoints = [];
   }
 }
 

@@ -102,16 +102,24 @@ export class Router {
   }
 
   /** Where this node can be reached: `port:` (threads of this process), `unix:`, then any `tcp:`. */
-  get endpoints(): string[] {
-    const port = this.#broker.available ? [`port:${this.host.processId}/${this.host.threadId}`] : [];
-    return [...port, ...this.#listeners.endpoints];
+  get endpoints(): readonly string[] {
+    // One list shared until the listeners change: every service registered here carries it.
+    const listening = this.#listeners.endpoints;
+    if (this.#endpoints === null || this.#endpointsFrom !== listening) {
+      const port = this.#broker.available ? [`port:${this.host.processId}/${this.host.threadId}`] : [];
+      this.#endpoints = Object.freeze([...port, ...listening]);
+      this.#endpointsFrom = listening;
+    }
+    return this.#endpoints;
   }
+  #endpoints: readonly string[] | null = null;
+  #endpointsFrom: readonly string[] | null = null;
 
   /**
    * Starts listening: on this node's own Unix socket, and on each of `extra` (`tcp:host:port`,
    * or `unix:/path` instead of the default socket). Resolves to the endpoints as bound.
    */
-  async listen(extra: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+  async listen(extra: readonly string[], env: NodeJS.ProcessEnv): Promise<readonly string[]> {
     if (!extra.some((e) => e.startsWith('unix:'))) {
       // A thread may run several nodes over time (or at once, in tests): each gets its own socket.
       const path = `${socketFolder(env)}/${this.host.processId}-${this.host.threadId}-${++socketsMade}.sock`;

@@ -81,17 +81,21 @@ export function isServiceName(x: unknown): x is string {
   return typeof x === 'string' && NAME.test(x);
 }
 
-/** Validates a child spec up front; the error names the child and the bad field. */
-export function checkChildSpec(spec: unknown): Child {
+function invalid(id: string, field: string, reason: string): never {
+  throw new InvalidChildSpecError(id, field, reason);
+}
+
+/**
+ * Validates a child spec up front; the error names the child and the bad field. `generatedId`:
+ * the id a dynamic supervisor gives a spec that has none.
+ */
+export function checkChildSpec(spec: unknown, generatedId?: string): Child {
   if (typeof spec !== 'object' || spec === null) throw new InvalidChildSpecError('?', 'spec', 'must be an object');
   const s = spec as Record<string, unknown>;
-  const id = s.id;
+  const id = generatedId ?? s.id;
   if (typeof id !== 'string' || id.length === 0 || id.length > 128) {
     throw new InvalidChildSpecError(String(id), 'id', 'must be a string of 1-128 characters');
   }
-  const fail = (field: string, reason: string): never => {
-    throw new InvalidChildSpecError(id, field, reason);
-  };
   const start = s.start;
   let type: Child['type'] = 'worker';
   let label: string;
@@ -101,33 +105,33 @@ export function checkChildSpec(spec: unknown): Child {
     type = 'supervisor';
     label = `supervisor(${start.strategy})`;
   } else {
-    return fail('start', 'must be a Service class, a behaviour factory (fromMachine) or a supervisor(...) spec');
+    return invalid(id, 'start', 'must be a Service class, a behaviour factory (fromMachine) or a supervisor(...) spec');
   }
-  if (s.name !== undefined && !isServiceName(s.name)) fail('name', `'${String(s.name)}' must be 1-256 characters without spaces or '/'`);
+  if (s.name !== undefined && !isServiceName(s.name)) invalid(id, 'name', `'${String(s.name)}' must be 1-256 characters without spaces or '/'`);
   const restart = s.restart ?? 'permanent';
-  if (!RESTARTS.includes(restart as RestartType)) fail('restart', `'${String(restart)}' must be one of ${RESTARTS.join(', ')}`);
+  if (!RESTARTS.includes(restart as RestartType)) invalid(id, 'restart', `'${String(restart)}' must be one of ${RESTARTS.join(', ')}`);
   const shutdown = s.shutdown ?? (type === 'supervisor' ? 'infinity' : 5000);
   if (!(shutdown === 'brutal_kill' || shutdown === 'infinity' || (Number.isInteger(shutdown) && (shutdown as number) >= 0))) {
-    fail('shutdown', `'${String(shutdown)}' must be a whole number of milliseconds >= 0, 'brutal_kill' or 'infinity'`);
+    invalid(id, 'shutdown', `'${String(shutdown)}' must be a whole number of milliseconds >= 0, 'brutal_kill' or 'infinity'`);
   }
   const placement = s.in ?? 'thread';
-  if (!PLACEMENTS.includes(placement as Placement)) fail('in', `'${String(placement)}' must be one of ${PLACEMENTS.join(', ')}`);
+  if (!PLACEMENTS.includes(placement as Placement)) invalid(id, 'in', `'${String(placement)}' must be one of ${PLACEMENTS.join(', ')}`);
   let module: string | undefined;
   let exported: string | undefined;
   if (placement !== 'thread') {
     const m = s.module;
     if (!(typeof m === 'string' || m instanceof URL) || String(m) === '') {
-      fail('module', `is needed with in: '${String(placement)}': the module exporting ${label} (e.g. import.meta.url), which the new ${placement === 'worker' ? 'thread' : 'process'} imports`);
+      invalid(id, 'module', `is needed with in: '${String(placement)}': the module exporting ${label} (e.g. import.meta.url), which the new ${placement === 'worker' ? 'thread' : 'process'} imports`);
     }
     module = m instanceof URL ? m.href : (m as string);
     exported = (s.export as string | undefined) ?? (isServiceClass(start) ? start.name : undefined);
-    if (typeof exported !== 'string' || exported === '') fail('export', `names the export of ${module} to start; needed when start is not a class`);
+    if (typeof exported !== 'string' || exported === '') invalid(id, 'export', `names the export of ${module} to start; needed when start is not a class`);
   }
   if (s.mailbox !== undefined) {
     try {
       new Mailbox(s.mailbox as MailboxOptions);
     } catch (error) {
-      fail('mailbox', error instanceof Error ? error.message : 'must be { capacity?, overflow? }');
+      invalid(id, 'mailbox', error instanceof Error ? error.message : 'must be { capacity?, overflow? }');
     }
   }
   return {

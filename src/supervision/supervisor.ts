@@ -10,7 +10,8 @@ import { shutdown } from './shutdown.js';
 export interface SupervisorHost {
   readonly clock: Clock;
   /** Starts one child; null when it declined (returned 'ignore'). Throws its start error. */
-  startChild(child: Child, parent: Actor): Promise<Actor | null>;
+  /** The child's actor, or null if it declined to start; at once when it started at once. */
+  startChild(child: Child, parent: Actor): Actor | null | Promise<Actor | null>;
   /** Posts a message to an actor's mailbox. */
   post(actor: Actor, method: string, args: unknown[]): void;
   /** Calls an actor (used to walk nested supervisors for the tree). */
@@ -37,6 +38,9 @@ export interface TreeNode extends ChildInfo {
   readonly strategy?: Strategy;
   readonly children?: readonly TreeNode[];
 }
+
+/** What startChild answers: the new child's id and address, or null if it declined to start. */
+type Added = { id: string; address: string } | null;
 
 interface Slot {
   readonly child: Child;
@@ -131,8 +135,14 @@ export class SupervisorBehaviour implements Behaviour, ExitWatch {
     throw new InvalidArgumentError('supervisor request', `'${method}' is not a supervisor request`);
   }
 
-  async #startSlot(slot: Slot): Promise<void> {
-    const actor = await this.host.startChild(slot.child, this.#self!);
+  /** Starts the child of `slot`; at once (no promise) when its start is synchronous. */
+  #startSlot(slot: Slot): void | Promise<void> {
+    const started = this.host.startChild(slot.child, this.#self!);
+    if (started instanceof Promise) return started.then((actor) => this.#running(slot, actor));
+    this.#running(slot, started);
+  }
+
+  #running(slot: Slot, actor: Actor | null): void {
     slot.actor = actor;
     if (actor === null) return;
     actor.restarts = slot.restarts;
@@ -146,16 +156,30 @@ export class SupervisorBehaviour implements Behaviour, ExitWatch {
   }
 
   async #stopSlot(slot: Slot): Promise<void> {
+    await this.#stopSlotNow(slot);
+  }
+
+  /** Stops the child of `slot`: null when it stopped at once, else the promise of its shutdown. */
+  #stopSlotNow(slot: Slot): Promise<unknown> | null {
     const actor = slot.actor;
     slot.actor = null;
-    actor?.watchExit(null);
-    if (actor !== null && actor.status !== 'stopped') await shutdown(actor, slot.child.shutdown, this.host.clock);
+    if (actor === null) return null;
+    actor.watchExit(null);
+    if (actor.status === 'stopped') return null;
+    const ended = shutdown(actor, slot.child.shutdown, this.host.clock);
+    return typeof ended === 'string' ? null : ended;
   }
 
   /** Reverse start order; a dynamic supervisor stops its children in parallel. */
   async #stopAll(): Promise<void> {
     if (this.spec.strategy === 'dynamic') {
-      await Promise.all([...this.#slots.values()].map((s) => this.#stopSlot(s)));
+      // Only the children still stopping are waited for: no promise per idle child.
+      const stopping: Promise<unknown>[] = [];
+      for (const slot of this.#slots.values()) {
+        const p = this.#stopSlotNow(slot);
+        if (p !== null) stopping.push(p);
+      }
+      await Promise.all(stopping);
       return;
     }
     const slots = [...this.#slots.values()];
@@ -233,21 +257,35 @@ export class SupervisorBehaviour implements Behaviour, ExitWatch {
     await this.#restart(slot, startError);
   }
 
-  /** Adds and starts a child; its id (generated in a dynamic supervisor) and address, or null if it declined. */
-  async #add(spec: unknown): Promise<{ id: string; address: string } | null> {
-    const s = this.spec.strategy === 'dynamic' && typeof spec === 'object' && spec !== null && !('id' in spec) ? { ...spec, id: `child-${this.#nextDynamicId++}` } : spec;
-    const child = checkChildSpec(s);
+  /**
+   * Adds and starts a child; its id (generated in a dynamic supervisor) and address, or null if
+   * it declined. Answered at once when the child started at once.
+   */
+  #add(spec: unknown): Added | Promise<Added> {
+    const generated = this.spec.strategy === 'dynamic' && typeof spec === 'object' && spec !== null && !('id' in spec);
+    const child = checkChildSpec(spec, generated ? `child-${this.#nextDynamicId++}` : undefined);
     if (this.#slots.has(child.id)) throw new InvalidChildSpecError(child.id, 'id', `is already used in supervisor ${this.#label}`);
     const slot: Slot = { child, actor: null, restarts: 0 };
+    let starting: void | Promise<void>;
     try {
-      await this.#startSlot(slot);
+      starting = this.#startSlot(slot);
     } catch (error) {
       throw startError(this.#label, child.id, error);
     }
-    const actor = slot.actor as Actor | null;
+    if (starting === undefined) return this.#added(slot);
+    return starting.then(
+      () => this.#added(slot),
+      (error: unknown) => {
+        throw startError(this.#label, child.id, error);
+      },
+    );
+  }
+
+  #added(slot: Slot): Added {
+    const actor = slot.actor;
     if (actor === null && this.spec.strategy === 'dynamic') return null; // ignored: nothing to keep
-    this.#slots.set(child.id, slot);
-    return actor === null ? null : { id: child.id, address: actor.address.text };
+    this.#slots.set(slot.child.id, slot);
+    return actor === null ? null : { id: slot.child.id, address: actor.address.text };
   }
 
   /** The running actor of child `id`, or null (read by the node that owns this supervisor). */

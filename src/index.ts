@@ -58,7 +58,8 @@ export {
 
 export type { StartOptions, SpawnOptions, ActorRef, SupervisorRef, NodeInfo } from './node.js';
 export type { TreeDown } from './node-core.js';
-export type { NodeMetrics, ActorMetrics, LinkMetrics } from './observe/metrics.js';
+export type { NodeMetrics, ActorMetrics, LinkMetrics, UnlistedActors } from './observe/metrics.js';
+export { MAX_LISTED_ACTORS } from './observe/metrics.js';
 export type { HistogramData } from './observe/histogram.js';
 export { BUCKET_BOUNDS_US, quantile } from './observe/histogram.js';
 export type { ActorId, Locality } from './address.js';

@@ -365,6 +365,15 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return this.#actors.values();
   }
 
+  get actorCount(): number {
+    return this.#actors.size;
+  }
+
+  /** What a metrics sample always lists: a supervisor, or an actor with a service name in the directory (the directory too). */
+  alwaysListed(actor: Actor): boolean {
+    return actor.behaviour instanceof SupervisorBehaviour || this.directory.holds(actor) || actor === this.directory.localActor;
+  }
+
   placementOf(actor: Actor): 'thread' | 'worker' | 'process' {
     return actor.behaviour instanceof PlacedChild ? actor.behaviour.child.in : 'thread';
   }

@@ -9,7 +9,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gateway, hashToken, MailboxFullError, Refusal, ROBOT_METRICS_NAME, robotMetrics, Service, start, type ActorMetrics, type GatewayService, type Node } from '../src/index.js';
+import { gateway, hashToken, MailboxFullError, MAX_LISTED_ACTORS, Refusal, ROBOT_METRICS_NAME, robotMetrics, Service, start, supervisor, type ActorMetrics, type GatewayService, type Node } from '../src/index.js';
 import { makeCerts } from './_support/certs.js';
 import { join } from 'node:path';
 import { Counter } from './fixtures/services.js';
@@ -85,6 +85,38 @@ test.serial('a flooded slow service shows its mailbox depth, its peak, what was 
   t.is(sample.node, `metrics-test/${process.pid}/0`);
   t.true(sample.eventLoop.utilization >= 0 && sample.eventLoop.utilization <= 1);
   t.true(sample.memory.heapUsed > 0 && sample.memory.rss >= sample.memory.heapUsed);
+});
+
+test.serial('a node of many actors: a sample lists those worth a row, at most MAX_LISTED_ACTORS, and sums the rest', async (t) => {
+  const n = await node(t);
+  const sup = await n.supervise(supervisor({ strategy: 'dynamic' }), { id: 'people' });
+  const started: { address: string }[] = [];
+  for (let i = 0; i < 3000; i++) started.push((await sup.startChild({ start: Slow }))!);
+  await n.spawn(Counter, { name: 'counter' });
+  // One unnamed actor in the middle that refused a call: it has something to show.
+  const refusing = await n.serviceAt<Slow>(started[1500]!.address);
+  await t.throwsAsync(refusing.refuse());
+  const quiet = await n.serviceAt<Slow>(started[2500]!.address);
+  gate = deferred();
+  gate.resolve();
+  await quiet.work(1);
+
+  const sample = n.metrics();
+  t.true(sample.actorCount >= 3003, `${sample.actorCount} actors`);
+  t.true(sample.actors.length <= MAX_LISTED_ACTORS);
+  const listed = new Set(sample.actors.map((a) => a.address));
+  t.true(sample.actors.some((a) => a.name === 'counter'));
+  t.true(sample.actors.some((a) => a.label === 'supervisor(dynamic)'));
+  t.true(listed.has(started[1500]!.address), 'the actor that refused a call is listed');
+  t.false(listed.has(started[2500]!.address), 'an unnamed actor with nothing to show is summed');
+  t.is(sample.actors.length + sample.unlisted.actors, sample.actorCount);
+  t.true(sample.unlisted.handled >= 1);
+  t.deepEqual(sample.unlisted.failures, {});
+  await sup.stop();
+  // Back under the bound: every actor is listed again.
+  const small = n.metrics();
+  t.is(small.actors.length, small.actorCount);
+  t.deepEqual(small.unlisted, { actors: 0, mailbox: 0, handled: 0, dropped: 0, failures: {} });
 });
 
 test.serial('links count messages and bytes each way; the robot sample covers every node, a worker and a process too', async (t) => {

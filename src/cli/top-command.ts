@@ -89,7 +89,7 @@ function frame(sample: readonly NodeMetrics[], actors: TopActor[], sort: string,
   lines.push(`qiact top  ${new Date().toISOString().slice(11, 19)}  ${sample.length} nodes, ${actors.length} actors  (sorted by ${sort}; Ctrl-C to stop)`, '');
   const nodeRows = [['NODE', 'ACTORS', 'LINKS', 'LOOP p99 ms', 'LOOP BUSY', 'HEAP MiB', 'RSS MiB']];
   for (const n of sample) {
-    nodeRows.push([n.node, String(n.actors.length), String(n.links.length), n.eventLoop.delayP99Ms.toFixed(1), `${Math.round(n.eventLoop.utilization * 100)}%`, mib(n.memory.heapUsed), mib(n.memory.rss)]);
+    nodeRows.push([n.node, String(n.actorCount), String(n.links.length), n.eventLoop.delayP99Ms.toFixed(1), `${Math.round(n.eventLoop.utilization * 100)}%`, mib(n.memory.heapUsed), mib(n.memory.rss)]);
   }
   lines.push(...columns(nodeRows), '');
   const key = sort === 'rate' ? (a: TopActor) => a.rate ?? -1 : (a: TopActor) => a.mailbox;

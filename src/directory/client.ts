@@ -155,6 +155,11 @@ export class DirectoryClient {
     }
   }
 
+  /** Whether this client registered `actor` (and it has not stopped since). */
+  holds(actor: Actor): boolean {
+    return this.#held.has(actor);
+  }
+
   /** Step one: reserves the name (throws NameTakenError if it is held). */
   async register(name: string, actor: Actor, timeoutMs: number): Promise<void> {
     const directory = this.#now() ?? (await this.#current(timeoutMs));

@@ -50,13 +50,40 @@ export interface LinkMetrics {
   readonly reconnects: number;
 }
 
+/** The actors of a node that a sample does not list one by one, summed. */
+export interface UnlistedActors {
+  readonly actors: number;
+  readonly mailbox: number;
+  readonly handled: number;
+  readonly dropped: number;
+  /** Calls and posts that failed in them, by error code. */
+  readonly failures: Readonly<Record<string, number>>;
+}
+
+/**
+ * The most actors one sample lists one by one. A node may hold a million: listing them all
+ * would build and send hundreds of MB a second to whoever watches (a read-only identity
+ * could stall the robot by asking), so past this the sample lists those worth a row and sums
+ * the rest.
+ */
+export const MAX_LISTED_ACTORS = 1000;
+
 /** A sample of one node: what runs in it, its links, and its thread and process. */
 export interface NodeMetrics {
   /** `machineId/processId/threadId`. */
   readonly node: string;
   /** When the sample was taken (ms since the epoch). */
   readonly at: number;
+  /** Every actor running in the node. */
+  readonly actorCount: number;
+  /**
+   * Every actor when there are at most MAX_LISTED_ACTORS; else, up to that many of those worth
+   * a row (those with a service name in the directory, supervisors, stand-ins of placed services, and any with messages
+   * waiting, dropped or failed, or restarted), in start order.
+   */
   readonly actors: readonly ActorMetrics[];
+  /** The actors not in `actors`, summed (all zero when every actor is listed). */
+  readonly unlisted: UnlistedActors;
   readonly links: readonly LinkMetrics[];
   /** Event-loop delay of this thread in ms since the first sample (p50, p99, max), and its utilisation since the previous sample (0..1). */
   readonly eventLoop: { readonly delayP50Ms: number; readonly delayP99Ms: number; readonly delayMaxMs: number; readonly utilization: number };
@@ -68,8 +95,11 @@ export interface NodeMetrics {
 export interface MetricsSource {
   readonly nodeKey: string;
   actors(): Iterable<Actor>;
+  readonly actorCount: number;
   /** `thread`, or where the service this actor stands in for runs. */
   placementOf(actor: Actor): 'thread' | 'worker' | 'process';
+  /** A supervisor, or an actor with a service name in the directory: listed in every sample. */
+  alwaysListed(actor: Actor): boolean;
   readonly openLinks: ReadonlySet<Peer>;
   reconnectsTo(key: string): number;
 }
@@ -100,11 +130,34 @@ export class MetricsSampler {
     return {
       node: this.source.nodeKey,
       at: Date.now(),
-      actors: [...this.source.actors()].map((actor) => this.#actor(actor)),
+      ...this.#actors(),
       links: [...this.source.openLinks].map((peer) => this.#link(peer)),
       eventLoop: { delayP50Ms: ns(loopDelay.percentile(50)), delayP99Ms: ns(loopDelay.percentile(99)), delayMaxMs: ns(loopDelay.max), utilization },
       memory: { heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, rss: memory.rss },
     };
+  }
+
+  #actors(): { actorCount: number; actors: ActorMetrics[]; unlisted: UnlistedActors } {
+    const all = this.source.actorCount;
+    const listAll = all <= MAX_LISTED_ACTORS;
+    const actors: ActorMetrics[] = [];
+    const unlisted = { actors: 0, mailbox: 0, handled: 0, dropped: 0, failures: {} as Record<string, number> };
+    for (const actor of this.source.actors()) {
+      if (actors.length < MAX_LISTED_ACTORS && (listAll || this.#worthARow(actor))) {
+        actors.push(this.#actor(actor));
+        continue;
+      }
+      unlisted.actors++;
+      unlisted.mailbox += actor.mailbox.length;
+      unlisted.handled += actor.handled;
+      unlisted.dropped += actor.mailbox.dropped;
+      if (actor.failures !== null) for (const [code, n] of actor.failures) unlisted.failures[code] = (unlisted.failures[code] ?? 0) + n;
+    }
+    return { actorCount: all, actors, unlisted };
+  }
+
+  #worthARow(actor: Actor): boolean {
+    return this.source.alwaysListed(actor) || actor.mailbox.length > 0 || actor.mailbox.dropped > 0 || actor.failures !== null || actor.restarts > 0 || this.source.placementOf(actor) !== 'thread';
   }
 
   #actor(actor: Actor): ActorMetrics {

@@ -49,7 +49,7 @@ export class OtelMetrics {
     this.#callback = (result) => {
       const m = this.sample();
       const nodeAttrs = { 'qiact.node': m.node };
-      result.observe(i.actors, m.actors.length, nodeAttrs);
+      result.observe(i.actors, m.actorCount, nodeAttrs);
       result.observe(i.loopDelay, m.eventLoop.delayP99Ms, nodeAttrs);
       result.observe(i.loopUtilization, m.eventLoop.utilization, nodeAttrs);
       result.observe(i.heap, m.memory.heapUsed, nodeAttrs);
@@ -80,6 +80,15 @@ export class OtelMetrics {
           byCode.set(code, (byCode.get(code) ?? 0) + n);
           failures.set(service, byCode);
         }
+      }
+      // The actors the sample does not list (past MAX_LISTED_ACTORS) count with the unnamed ones.
+      unnamed.mailbox += m.unlisted.mailbox;
+      unnamed.handled += m.unlisted.handled;
+      unnamed.dropped += m.unlisted.dropped;
+      for (const [code, n] of Object.entries(m.unlisted.failures)) {
+        const byCode = failures.get(UNNAMED) ?? new Map<string, number>();
+        byCode.set(code, (byCode.get(code) ?? 0) + n);
+        failures.set(UNNAMED, byCode);
       }
       const unnamedAttrs = { 'qiact.node': m.node, 'qiact.service': UNNAMED };
       result.observe(i.mailbox, unnamed.mailbox, unnamedAttrs);

@@ -191,7 +191,7 @@ function updateMetrics(rates: Rates, samples: readonly NodeMetrics[] = []): void
     const stats = document.querySelector<HTMLElement>(`[data-node-stats="${CSS.escape(node.node)}"]`);
     if (stats === null) continue;
     const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
-    stats.textContent = `${node.actors.length} actors · loop ${(node.eventLoop.utilization * 100).toFixed(0)}% busy, p99 delay ${node.eventLoop.delayP99Ms.toFixed(1)} ms · heap ${mib(node.memory.heapUsed)} · rss ${mib(node.memory.rss)}`;
+    stats.textContent = `${node.actorCount} actors · loop ${(node.eventLoop.utilization * 100).toFixed(0)}% busy, p99 delay ${node.eventLoop.delayP99Ms.toFixed(1)} ms · heap ${mib(node.memory.heapUsed)} · rss ${mib(node.memory.rss)}`;
   }
 }
 

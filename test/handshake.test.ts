@@ -72,7 +72,7 @@ test('a peer without the secret is refused after a delay, and learns nothing of 
   t.true(performance.now() - startedAt >= 40, 'not at once');
   await within(stranger.closed, 'the stranger to be cut off');
   t.is(seen.values.length, 1, 'one message only');
-  t.deepEqual(Object.keys(seen.values[0]!).sort(), ['kind', 'nonce', 'slices', 'version'], 'no name, no address');
+  t.deepEqual(Object.keys(seen.values[0]!).sort(), ['kind', 'nonce', 'records', 'slices', 'version'], 'no name, no address');
 });
 
 test('a recorded handshake cannot be replayed, and a proof cannot be reflected back to the node that made it', async (t) => {
@@ -139,6 +139,13 @@ test('a wrong version, a first message that is not hello, or a message out of tu
   const slices = await t.throwsAsync(handshake(link4, identity('head'), options('accept')), { instanceOf: HandshakeError });
   t.is(slices?.reason, 'protocol');
   t.regex(slices!.message, /slices must be a whole number/);
+
+  const [i, j] = await socketPair(t);
+  const link5 = new SocketLink(i, 'confused-peer');
+  new SocketLink(j, 'us').send({ kind: 'hello', version: PROTOCOL_VERSION, nonce: Buffer.alloc(NONCE_BYTES, 5), records: 'yes' });
+  const records = await t.throwsAsync(handshake(link5, identity('head'), options('accept')), { instanceOf: HandshakeError });
+  t.is(records?.reason, 'protocol');
+  t.regex(records!.message, /records must be true or false/);
 });
 
 test('every message kind parses; a wrong field or an unknown kind is refused naming it', (t) => {
@@ -171,4 +178,58 @@ test('every message kind parses; a wrong field or an unknown kind is refused nam
   t.is(unknown?.field, 'kind');
   t.throws(() => parseMessage([1, 2]), { instanceOf: BadMessageError });
   t.throws(() => parseMessage({ kind: 'toString' }), { instanceOf: BadMessageError }, 'inherited names are not kinds');
+});
+
+test('two nodes that both offer records send them: every message decodes as sent, past the 256 record numbers, after an encode that failed half-way, and around a payload in slices; a peer that does not offer them gets plain maps', async (t) => {
+  const [a, b] = await socketPair(t);
+  const left = new SocketLink(a, 'right');
+  const right = new SocketLink(b, 'left');
+  const got = new Collector<unknown>();
+  await Promise.all([handshake(left, identity('head'), options('dial')), handshake(right, identity('body'), options('accept', got.push))]);
+  const post = (to: number, value: unknown) => ({ kind: 'post', to: `body/1/0/${to}`, from: 'head/1/0/1', method: 'take', args: [value] });
+
+  // The keys of a shape go once: the second message of a shape is shorter than the first.
+  const sizes = [0, 0].map(() => {
+    const before = left.traffic.bytesOut;
+    left.send(post(2, { alpha: 1, beta: 2, gamma: 3 }));
+    return left.traffic.bytesOut - before;
+  });
+  t.true(sizes[1]! < sizes[0]!, `${sizes[1]} bytes after ${sizes[0]}`);
+
+  const sent: unknown[] = [post(2, { alpha: 1, beta: 2, gamma: 3 }), post(2, { alpha: 1, beta: 2, gamma: 3 })];
+  const send = (m: unknown) => {
+    left.send(m, 'head/1/0/1', (m as { to: string }).to);
+    sent.push(m);
+  };
+  for (let i = 0; i < 600; i++) send(post(2, { [`key${i}`]: i, nested: { [`inner${i % 300}`]: [i] } }));
+  // A shape whose encode fails half-way (a function cannot be sent), then the same shape that can.
+  t.throws(() => left.send(post(2, { pose: { x: 1, y: 2 }, hook: () => {} })));
+  send(post(2, { pose: { x: 1, y: 2 }, hook: 'none' }));
+  // A payload in slices, then small messages of new shapes: to the same actor (they wait behind it), and to another (they pass).
+  const frame = new Uint8Array(1024 * 1024).map((_, i) => i % 251);
+  send(post(3, { image: frame, seq: 1 }));
+  for (let i = 0; i < 20; i++) send(post(i % 2 === 0 ? 3 : 4, { [`late${i}`]: i, stamp: { sec: i } }));
+
+  const received = await got.count(sent.length, 'every message');
+  const plain = (m: unknown) => JSON.parse(JSON.stringify(m, (_k, v: unknown) => (v instanceof Uint8Array ? `bytes:${v.length}:${v.reduce((s, x) => (s + x) % 65521, 0)}` : v)));
+  const byOrder = (list: unknown[]) => list.map(plain).sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
+  t.deepEqual(byOrder(received), byOrder(sent));
+  // What one actor was sent arrives in the order sent.
+  const toThree = (list: unknown[]) => list.filter((m) => (m as { to: string }).to.endsWith('/3')).map(plain);
+  t.deepEqual(toThree(received), toThree(sent));
+
+  // A peer that does not offer records: plain maps, the same size each time.
+  const [c, d] = await socketPair(t);
+  const speaker = new SocketLink(c, 'old');
+  const old = new SocketLink(d, 'new');
+  Object.defineProperty(old, 'recordsOffer', { value: false });
+  const heard = new Collector<unknown>();
+  await Promise.all([handshake(speaker, identity('head'), options('dial')), handshake(old, identity('body'), options('accept', heard.push))]);
+  const plainSizes = [0, 0].map(() => {
+    const before = speaker.traffic.bytesOut;
+    speaker.send(post(2, { alpha: 1, beta: 2, gamma: 3 }));
+    return speaker.traffic.bytesOut - before;
+  });
+  t.is(plainSizes[0], plainSizes[1]);
+  t.deepEqual(await heard.count(2), [post(2, { alpha: 1, beta: 2, gamma: 3 }), post(2, { alpha: 1, beta: 2, gamma: 3 })]);
 });

@@ -98,7 +98,7 @@ test.serial('strangers without the secret get nowhere: impersonation, forged lin
   imposter.socket.write(frame({ kind: 'hello', version: PROTOCOL_VERSION, nonce }));
   imposter.socket.write(frame({ kind: 'proof', ...body, mac: proofMac(Buffer.from('not the robot secret at all'), 'dial', body, (theirHello as { nonce: Uint8Array }).nonce, nonce) }));
   await within(imposter.closed, 'the imposter to be cut off');
-  t.deepEqual(Object.keys(theirHello as object).sort(), ['kind', 'nonce', 'slices', 'version'], 'it learned no name and no address');
+  t.deepEqual(Object.keys(theirHello as object).sort(), ['kind', 'nonce', 'records', 'slices', 'version'], 'it learned no name and no address');
 
   // 2. A forged link and a registration before any proof.
   const forger = await raw(r.tcp);

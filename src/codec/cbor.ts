@@ -14,17 +14,19 @@ export interface Codec {
 
 /**
  * Plain CBOR maps (`useRecords: false`): any peer with a CBOR library can read them, which the
- * wire protocol promises. cbor-x's record structures are faster but need state kept in step
- * on both ends of a connection: a later optimisation, measured first.
+ * wire protocol promises. Two nodes that both offer it send records instead (records.ts).
  *
  * 64-bit CBOR integers (how other languages write 2^32 and above) decode as numbers, not BigInt:
  * a `uint` field is good up to 2^53−1 as the protocol page says, and a service gets a number as
  * a JavaScript caller would have sent it (beyond 2^53 as the nearest double, as JSON does).
  */
-export function createCodec(): Codec {
+export function createCodec(options: { records?: boolean } = {}): Codec {
   const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
+  // `records`: the decoder also reads cbor-x's record structures (records.ts), keeping the shapes
+  // the peer defined for the life of the link. Plain maps decode the same either way.
   // (`int64AsNumber` is read by cbor-x's decoder but missing from its type declarations.)
-  const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, int64AsNumber: true } as ConstructorParameters<typeof Decoder>[0]);
+  const decoderOptions: Record<string, unknown> = { mapsAsObjects: true, int64AsNumber: true, ...(options.records ? { structures: [] } : { useRecords: false }) };
+  const decoder = new Decoder(decoderOptions as ConstructorParameters<typeof Decoder>[0]);
   return {
     encode: (message) => encoder.encode(message),
     decode(payload) {

@@ -55,6 +55,7 @@ export function handshake(link: Link, self: NodeIdentity, options: HandshakeOpti
     let peerNonce: Uint8Array | null = null;
     /** What the peer's hello offered of sliced frames (the largest payload it accepts), if anything. */
     let peerSlices: number | undefined;
+    let peerRecords = false;
     let refuseTimer: unknown = null;
     const fail = (error: HandshakeError): void => {
       if (settled) return;
@@ -93,6 +94,9 @@ export function handshake(link: Link, self: NodeIdentity, options: HandshakeOpti
           return fail(new HandshakeError(link.peer, 'protocol', 'slices must be a whole number > 0'));
         }
         if (link.slicesOffer !== undefined) peerSlices = slices as number | undefined;
+        const records = (raw as { records?: unknown }).records;
+        if (records !== undefined && typeof records !== 'boolean') return fail(new HandshakeError(link.peer, 'protocol', 'records must be true or false'));
+        peerRecords = link.recordsOffer === true && records === true;
         if (role === 'dial') sendProof(peerNonce);
         return;
       }
@@ -110,15 +114,16 @@ export function handshake(link: Link, self: NodeIdentity, options: HandshakeOpti
         return;
       }
       // Before the acceptor's proof leaves: the dialler may send sliced frames right behind it.
-      link.trusted?.(peerSlices);
+      link.trusted?.(peerSlices, peerRecords);
       if (role === 'accept') sendProof(peerNonce);
       settled = true;
       clock.clearTimer(timer);
       link.onMessage = options.then;
       resolve(peer);
     };
-    const hello: MessageOf<'hello'> & { slices?: number } = { kind: 'hello', version: PROTOCOL_VERSION, nonce };
+    const hello: MessageOf<'hello'> & { slices?: number; records?: boolean } = { kind: 'hello', version: PROTOCOL_VERSION, nonce };
     if (link.slicesOffer !== undefined) hello.slices = link.slicesOffer;
+    if (link.recordsOffer === true) hello.records = true;
     link.send(hello);
   });
 }

@@ -42,11 +42,14 @@ export interface Link {
   /**
    * The peer proved itself in the handshake: lift the limits kept on a peer not yet known (a
    * socket link takes frames of a few KiB until then). Links with no such limits leave it out.
-   * `peerSlices`, when both ends offered sliced frames, is the largest payload the peer accepts.
+   * `peerSlices`, when both ends offered sliced frames, is the largest payload the peer accepts;
+   * `peerRecords`, that the peer offered records too.
    */
-  trusted?(peerSlices?: number): void;
+  trusted?(peerSlices?: number, peerRecords?: boolean): void;
   /** Links that can send and take sliced frames: the largest payload this end accepts (the offer). */
   readonly slicesOffer?: number;
+  /** Links that read cbor-x's record structures (records.ts): true, offered in the node handshake. */
+  readonly recordsOffer?: boolean;
   /** Closes the link (idempotent); `reason` is what `closed` reports. */
   close(reason?: Error): void;
 }

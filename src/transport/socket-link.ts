@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { createCodec, type Codec } from '../codec/cbor.js';
 import { DEFAULT_MAX_FRAME, FrameDecoder, frameHeader, HEADER_BYTES as FRAME_HEADER_BYTES, windowUpdate } from '../codec/frames.js';
 import { encodeParts } from '../codec/large-bytes.js';
+import { RecordsEncoder } from '../codec/records.js';
 import { BadFrameError, SlowPeerError, UnreachableError } from '../errors.js';
 import { orderKeyOf } from '../messages.js';
 import { Traffic, type Link } from './link.js';
@@ -40,7 +41,10 @@ export class SocketLink implements Link {
   onRefused: (message: unknown, error: Error) => void = () => {};
   readonly closed: Promise<Error | undefined>;
   readonly traffic = new Traffic();
-  readonly #codec: Codec = createCodec();
+  /** Decodes plain maps and, from a peer we offered them to, records. Encodes plain maps. */
+  readonly #codec: Codec = createCodec({ records: true });
+  /** Set once both ends offered records (and sliced frames): what messages sent whole are encoded with. */
+  #records: RecordsEncoder | null = null;
   readonly #decoder: FrameDecoder;
   readonly #maxWriteBuffer: number;
   readonly #maxFrame: number;
@@ -111,18 +115,26 @@ export class SocketLink implements Link {
 
   send(message: unknown, sender?: string, receiver?: string): boolean {
     if (!this.#open) return false;
-    const payload = encodeParts(this.#codec.encode, message);
-    const length = payload.length;
     const sliced = this.#peerMaxFrame > 0;
+    // (The order key is looked at only while something is held: no cost on the common path.)
+    let key = sliced && !this.#held.empty ? orderKeyOf(message, sender, receiver) : undefined;
+    const waits = key !== undefined && this.#held.mustWait(key);
+    // Records only for what leaves now, whole: the peer must decode them in the order encoded.
+    const records = waits ? null : this.#records;
+    let payload = encodeParts(records?.encode ?? this.#codec.encode, message);
+    if (records !== null && payload.length > SLICE_BYTES) {
+      records.forget();
+      payload = encodeParts(this.#codec.encode, message);
+    }
+    const length = payload.length;
     if (sliced && length > this.#peerMaxFrame) {
       throw new BadFrameError('too-large', `a message of ${length} bytes is over the largest ${this.peer} accepts, ${this.#peerMaxFrame} bytes`, this.#peerMaxFrame);
     }
     const traffic = this.traffic;
     traffic.messagesOut++;
     traffic.bytesOut += length + FRAME_HEADER_BYTES;
-    // (The order key is looked at only while something is held: no cost on the common path.)
-    const key = sliced && (length > SLICE_BYTES || !this.#held.empty) ? orderKeyOf(message, sender, receiver) : undefined;
-    if (key !== undefined && (length > SLICE_BYTES || this.#held.mustWait(key))) {
+    if (sliced && length > SLICE_BYTES) key ??= orderKeyOf(message, sender, receiver);
+    if (key !== undefined && (length > SLICE_BYTES || waits)) {
       this.#held.add(Buffer.isBuffer(payload) ? [payload] : payload.parts, length, key, length > SLICE_BYTES);
       this.#pump();
     } else {
@@ -182,11 +194,17 @@ export class SocketLink implements Link {
     return this.#maxFrame;
   }
 
-  trusted(peerSlices?: number): void {
+  /** What this end offers in the handshake: it reads cbor-x's records (records.ts). */
+  get recordsOffer(): boolean {
+    return true;
+  }
+
+  trusted(peerSlices?: number, peerRecords?: boolean): void {
     this.#decoder.maxFrame = this.#maxFrame;
     if (peerSlices !== undefined && peerSlices > 0) {
       this.#decoder.sliced = true;
       this.#peerMaxFrame = peerSlices;
+      if (peerRecords === true) this.#records = new RecordsEncoder();
     }
   }
 

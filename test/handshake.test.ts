@@ -4,7 +4,7 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../src/clock.js';
-import { BadMessageError, HandshakeError } from '../src/errors.js';
+import { BadFrameError, BadMessageError, HandshakeError } from '../src/errors.js';
 import { describe, MESSAGE_FIELDS, parseMessage, PROTOCOL_VERSION } from '../src/messages.js';
 import { handshake, NONCE_BYTES, proofMac, type Role } from '../src/transport/handshake.js';
 import { SocketLink } from '../src/transport/socket-link.js';
@@ -180,7 +180,7 @@ test('every message kind parses; a wrong field or an unknown kind is refused nam
   t.throws(() => parseMessage({ kind: 'toString' }), { instanceOf: BadMessageError }, 'inherited names are not kinds');
 });
 
-test('two nodes that both offer records send them: every message decodes as sent, past the 256 record numbers, after an encode that failed half-way, and around a payload in slices; a peer that does not offer them gets plain maps', async (t) => {
+test('two nodes that both offer records send them: every message decodes as sent, past the 256 record numbers, after an encode that failed half-way or a message the peer would not take, and around a payload in slices; a peer that does not offer them gets plain maps', async (t) => {
   const [a, b] = await socketPair(t);
   const left = new SocketLink(a, 'right');
   const right = new SocketLink(b, 'left');
@@ -217,6 +217,16 @@ test('two nodes that both offer records send them: every message decodes as sent
   // What one actor was sent arrives in the order sent.
   const toThree = (list: unknown[]) => list.filter((m) => (m as { to: string }).to.endsWith('/3')).map(plain);
   t.deepEqual(toThree(received), toThree(sent));
+
+  // A message over what the peer takes (its `slices`), of a new shape: refused, and the shape is defined again after.
+  const [e, f] = await socketPair(t);
+  const sender = new SocketLink(e, 'small');
+  const small = new SocketLink(f, 'big', { maxFrame: 4096 });
+  const taken = new Collector<unknown>();
+  await Promise.all([handshake(sender, identity('head'), options('dial')), handshake(small, identity('body'), options('accept', taken.push))]);
+  t.throws(() => sender.send(post(2, { reading: 'x'.repeat(5000), unit: 'lux' })), { instanceOf: BadFrameError });
+  sender.send(post(2, { reading: 'dim', unit: 'lux' }));
+  t.deepEqual(await taken.count(1), [post(2, { reading: 'dim', unit: 'lux' })]);
 
   // A peer that does not offer records: plain maps, the same size each time.
   const [c, d] = await socketPair(t);

@@ -128,6 +128,7 @@ export class SocketLink implements Link {
     }
     const length = payload.length;
     if (sliced && length > this.#peerMaxFrame) {
+      records?.forget(); // not sent after all
       throw new BadFrameError('too-large', `a message of ${length} bytes is over the largest ${this.peer} accepts, ${this.#peerMaxFrame} bytes`, this.#peerMaxFrame);
     }
     const traffic = this.traffic;

@@ -74,7 +74,8 @@ export type { Remote, RemoteMethod, RemoteSignal, RemoteProperty, CallOptions, S
 export type { MachineRemote, MachineServiceOptions } from './machine-behaviour.js';
 export type { MailboxOptions, OverflowPolicy } from './mailbox.js';
 export type { ChildSpec, SupervisorSpec, Strategy, RestartType, ShutdownPolicy, Placement, Startable } from './supervision/child-spec.js';
-export type { ChildInfo, TreeNode } from './supervision/supervisor.js';
+export type { ChildInfo, TreeNode, Subtree } from './supervision/supervisor.js';
+export { MAX_TREE_WORKERS } from './supervision/supervisor.js';
 export type { ServiceInfo, ServiceEvent } from './directory/entries.js';
 export type { CallTarget, AuthenticationReason } from './errors.js';
 export type { Route } from './remote.js';

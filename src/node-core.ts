@@ -21,7 +21,7 @@ import { ServiceTarget, type Found } from './service-target.js';
 import { isServiceClass, ServiceBehaviour, type Service, type ServiceContext, type ServiceHost } from './service.js';
 import { SignalQueue } from './signal.js';
 import { isSupervisorSpec, supervisor, type Child, type Startable, type SupervisorSpec } from './supervision/child-spec.js';
-import { SupervisorBehaviour, type ChildInfo, type SupervisorHost, type TreeNode } from './supervision/supervisor.js';
+import { MAX_TREE_WORKERS, SupervisorBehaviour, type ChildInfo, type Subtree, type SupervisorHost, type TreeNode } from './supervision/supervisor.js';
 import { PlacedChild, type PlacementHost } from './placement/placed-child.js';
 import { MetricsSampler, type MetricsSource } from './observe/metrics.js';
 import { OtelMetrics } from './observe/otel-metrics.js';
@@ -649,10 +649,14 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
 
   // ---- handles ----
 
-  /** The node's whole supervision tree: root, directory, and everything spawned. */
+  /**
+   * The node's supervision tree: root, directory, and everything spawned; of a supervisor with
+   * more than MAX_TREE_WORKERS worker children, the first of them and `childCount`.
+   */
   async tree(): Promise<TreeNode> {
     const root = this.root;
     const alive = root !== null && root.alive;
+    const sub = alive ? ((await this.call(root, '@tree', [MAX_TREE_WORKERS])) as Subtree) : { children: [], count: 0 };
     return {
       id: 'root',
       name: undefined,
@@ -663,7 +667,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
       label: 'supervisor(one_for_one)',
       restarts: 0,
       strategy: 'one_for_one',
-      children: alive ? ((await this.call(root, 'tree', [])) as TreeNode[]) : [],
+      children: sub.children,
+      ...(sub.count > sub.children.length ? { childCount: sub.count } : {}),
     };
   }
 

@@ -11,6 +11,7 @@ import {
   InvalidArgumentError,
   InvalidChildSpecError,
   ManualClock,
+  MAX_TREE_WORKERS,
   NoSuchChildError,
   NoSuchServiceError,
   NodeStoppedError,
@@ -493,6 +494,15 @@ test('a dynamic supervisor with 100,000 children restarts the one that crashed, 
   t.deepEqual(moved, [victimId]);
   t.is(now.find((c) => c.id === victimId)!.restarts, 1);
   t.deepEqual(log, ['start victim', 'stop victim', 'start victim'], 'its onStop ran after the crash, as OTP terminate/2 does');
+
+  // The node's tree (what qiact tree and RobotMetrics send) lists the first MAX_TREE_WORKERS and says how many there are.
+  const tree = await n.tree();
+  const services = tree.children!.find((c) => c.id === 'services')!;
+  const big = services.children!.find((c) => c.id === sup.id)!;
+  t.is(big.children!.length, MAX_TREE_WORKERS);
+  t.is(big.childCount, COUNT);
+  t.is(services.childCount, undefined, 'a supervisor under the bound lists all its children');
+  t.is((await sup.tree()).length, COUNT, 'asked of the supervisor itself, every child');
 });
 
 test('the node tree shows every supervisor with its strategy and children', async (t) => {

@@ -10,6 +10,7 @@ export function formatTree(node: TreeNode, indent = ''): string[] {
   const restarts = node.restarts ? `, restarted ${node.restarts}x` : '';
   const lines = [`${indent}${node.id}: ${what} ${where}${placed}${restarts}`];
   for (const child of node.children ?? []) lines.push(...formatTree(child, `${indent}  `));
+  if (node.childCount !== undefined) lines.push(`${indent}  … ${node.childCount - (node.children?.length ?? 0)} more children (${node.childCount} in all)`);
   return lines;
 }
 

@@ -37,6 +37,24 @@ export interface ChildInfo {
 export interface TreeNode extends ChildInfo {
   readonly strategy?: Strategy;
   readonly children?: readonly TreeNode[];
+  /**
+   * A supervisor with more children than a node's tree lists (MAX_TREE_WORKERS workers): how
+   * many it has; `children` are its supervisors and its first workers.
+   */
+  readonly childCount?: number;
+}
+
+/**
+ * The most worker children of one supervisor that a node's tree (`node.tree()`, `qiact tree`,
+ * RobotMetrics) lists: a dynamic supervisor of a million children would make a tree of a
+ * million rows, sent to every watcher. Its supervisor children are always listed.
+ */
+export const MAX_TREE_WORKERS = 1000;
+
+/** One supervisor's children as a node's tree lists them, and how many it has. */
+export interface Subtree {
+  readonly children: TreeNode[];
+  readonly count: number;
 }
 
 /** What startChild answers: the new child's id and address, or null if it declined to start. */
@@ -130,7 +148,9 @@ export class SupervisorBehaviour implements Behaviour, ExitWatch {
       case 'deleteChild':
         return this.#delete(this.#find(args[0]));
       case 'tree':
-        return this.#tree();
+        return this.#tree(Infinity).then((t) => t.children);
+      case '@tree':
+        return this.#tree(args[0] as number);
     }
     throw new InvalidArgumentError('supervisor request', `'${method}' is not a supervisor request`);
   }
@@ -338,17 +358,21 @@ export class SupervisorBehaviour implements Behaviour, ExitWatch {
     };
   }
 
-  async #tree(): Promise<TreeNode[]> {
-    const nodes: TreeNode[] = [];
+  /** The children, with up to `workers` of the worker children; and how many children there are. */
+  async #tree(workers: number): Promise<Subtree> {
+    const children: TreeNode[] = [];
+    let listedWorkers = 0;
     for (const slot of this.#slots.values()) {
-      const info = this.#info(slot);
-      if (slot.child.type === 'supervisor') {
-        const strategy = (slot.child.start as SupervisorSpec).strategy;
-        const children = slot.actor?.alive ? ((await this.host.call(slot.actor, 'tree', [])) as TreeNode[]) : [];
-        nodes.push({ ...info, strategy, children });
-      } else nodes.push(info);
+      if (slot.child.type === 'supervisor') children.push(await this.#subtree(slot, workers));
+      else if (listedWorkers++ < workers) children.push(this.#info(slot));
     }
-    return nodes;
+    return { children, count: this.#slots.size };
+  }
+
+  async #subtree(slot: Slot, workers: number): Promise<TreeNode> {
+    const strategy = (slot.child.start as SupervisorSpec).strategy;
+    const sub = slot.actor?.alive ? ((await this.host.call(slot.actor, '@tree', [workers])) as Subtree) : { children: [], count: 0 };
+    return { ...this.#info(slot), strategy, children: sub.children, ...(sub.count > sub.children.length ? { childCount: sub.count } : {}) };
   }
 
   /** Clean stop: children in reverse start order, each by its shutdown policy. */

@@ -172,6 +172,7 @@ function addChildren(list: HTMLElement, node: string, path: string, children: re
     if (child.children !== undefined && child.children.length > 0) {
       const sub = h('ul', { class: 'tree' });
       addChildren(sub, node, `${path}/${child.id}`, child.children, rates);
+      if (child.childCount !== undefined) sub.append(h('li', { class: 'child muted' }, `… ${child.childCount - child.children.length} more children (${child.childCount} in all)`));
       list.append(h('li', { class: 'subtree' }, sub));
     }
   }

@@ -199,7 +199,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     this.pending = new PendingCalls(this.clock, (env) => env.target.target(env.method));
     this.directory = new DirectoryClient(this);
     this.self = new Address(this.machineId, this.processId, this.threadId, 0 as ActorId);
-    this.#prefix = `${nodeKey(this.self)}/`;
+    this.nodeKey = nodeKey(this.self);
+    this.#prefix = `${this.nodeKey}/`;
     this.#options = options;
     const maxFromEnv = env.QIACT_MAX_MESSAGE_BYTES;
     this.maxMessageBytes = options.maxMessageBytes ?? (maxFromEnv ? Number(maxFromEnv) : DEFAULT_MAX_FRAME);
@@ -355,9 +356,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return to === this.self.text;
   }
 
-  get nodeKey(): string {
-    return nodeKey(this.self);
-  }
+  /** `machineId/processId/threadId`. */
+  readonly nodeKey: string;
 
   // ---- what the metrics sampler reads ----
 
@@ -644,7 +644,7 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     const env = handling.env;
     if (env === null || env.target !== actor) throw new InvalidArgumentError('caller', `${actor.label}: the caller is known only while a message is handled, before its first await`);
     const link = env.link;
-    return link === null ? { node: nodeKey(this.self), link: null } : { node: link.key, link: link.id };
+    return link === null ? { node: this.nodeKey, link: null } : { node: link.key, link: link.id };
   }
 
   // ---- handles ----

@@ -9,8 +9,10 @@ import { shutdown } from './shutdown.js';
 /** What a supervisor needs from its node. */
 export interface SupervisorHost {
   readonly clock: Clock;
-  /** Starts one child; null when it declined (returned 'ignore'). Throws its start error. */
-  /** The child's actor, or null if it declined to start; at once when it started at once. */
+  /**
+   * Starts one child: its actor, or null when it declined (returned 'ignore'); at once when it
+   * started at once. Throws (or rejects with) its start error.
+   */
   startChild(child: Child, parent: Actor): Actor | null | Promise<Actor | null>;
   /** Posts a message to an actor's mailbox. */
   post(actor: Actor, method: string, args: unknown[]): void;
@@ -150,7 +152,7 @@ export class SupervisorBehaviour implements Behaviour, ExitWatch {
       case 'tree':
         return this.#tree(Infinity).then((t) => t.children);
       case '@tree':
-        return this.#tree(args[0] as number);
+        return this.#tree(typeof args[0] === 'number' ? args[0] : MAX_TREE_WORKERS);
     }
     throw new InvalidArgumentError('supervisor request', `'${method}' is not a supervisor request`);
   }

@@ -369,9 +369,16 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return this.#actors.size;
   }
 
-  /** What a metrics sample always lists: a supervisor, or an actor with a service name in the directory (the directory too). */
-  alwaysListed(actor: Actor): boolean {
-    return actor.behaviour instanceof SupervisorBehaviour || this.directory.holds(actor) || actor === this.directory.localActor;
+  /**
+   * How metrics name `actor`: its service name (registered here, or that of the service a
+   * stand-in runs elsewhere; the directory's own), a supervisor's id, or null for an unnamed
+   * actor (whose `name` is its generated child id).
+   */
+  metricsNameOf(actor: Actor): string | null {
+    const behaviour = actor.behaviour;
+    if (behaviour instanceof SupervisorBehaviour || actor === this.directory.localActor) return actor.name ?? null;
+    if (behaviour instanceof PlacedChild) return behaviour.child.name ?? null;
+    return this.directory.nameOf(actor);
   }
 
   placementOf(actor: Actor): 'thread' | 'worker' | 'process' {

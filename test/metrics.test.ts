@@ -109,6 +109,7 @@ test.serial('a node of many actors: a sample lists those worth a row, at most MA
   t.true(sample.actors.some((a) => a.label === 'supervisor(dynamic)'));
   t.true(listed.has(started[1500]!.address), 'the actor that refused a call is listed');
   t.false(listed.has(started[2500]!.address), 'an unnamed actor with nothing to show is summed');
+  t.is(sample.actors.find((a) => a.address === started[1500]!.address)!.name, null, 'an unnamed child has no name (its id is not one)');
   t.is(sample.actors.length + sample.unlisted.actors, sample.actorCount);
   t.true(sample.unlisted.handled >= 1);
   t.deepEqual(sample.unlisted.failures, {});
@@ -144,6 +145,7 @@ test.serial('the real Prometheus exporter, scraped over HTTP, shows a service ma
   gate = deferred();
   const n = await node(t, 'metrics-prom');
   await n.spawn(Slow, { name: 'prom-slow' });
+  await n.spawn(Slow); // unnamed: counted with the other unnamed actors, no series of its own
   const slow = await n.service<Slow>('prom-slow');
   working = deferred();
   const held = [slow.work(0)];
@@ -158,6 +160,8 @@ test.serial('the real Prometheus exporter, scraped over HTTP, shows a service ma
   t.regex(series('qiact_actor_mailbox_depth') ?? '', / 7$/, text.slice(0, 2000));
   t.regex(series('qiact_actor_messages') ?? '', / 2$/, 'the describe call was handled, and the work in hand is counted');
   t.regex(text, /qiact_node_actors\{[^}]*qiact_node="metrics-prom\/\d+\/0"[^}]*\} \d+/);
+  t.regex(text, /qiact_actor_mailbox_depth\{[^}]*qiact_service="\(unnamed\)"/);
+  t.notRegex(text, /qiact_service="Slow-\d+"/, 'an unnamed service is not a series of its own (its generated id is not a name)');
   gate.resolve();
   await Promise.all(held);
 });

@@ -155,9 +155,9 @@ export class DirectoryClient {
     }
   }
 
-  /** Whether this client registered `actor` (and it has not stopped since). */
-  holds(actor: Actor): boolean {
-    return this.#held.has(actor);
+  /** The name this client registered `actor` under (and it has not stopped since), or null. */
+  nameOf(actor: Actor): string | null {
+    return this.#held.get(actor)?.name ?? null;
   }
 
   /** Step one: reserves the name (throws NameTakenError if it is held). */

@@ -7,7 +7,7 @@ import type { HistogramData } from './histogram.js';
 /** One actor, as `node.metrics()` reports it. */
 export interface ActorMetrics {
   readonly address: string;
-  /** Its service name, or null for an unnamed actor. */
+  /** Its service name (a supervisor: its id), or null for an unnamed actor. */
   readonly name: string | null;
   /** What it runs: the class or machine name, `supervisor(strategy)`, or where a placed child lives. */
   readonly label: string;
@@ -98,8 +98,8 @@ export interface MetricsSource {
   readonly actorCount: number;
   /** `thread`, or where the service this actor stands in for runs. */
   placementOf(actor: Actor): 'thread' | 'worker' | 'process';
-  /** A supervisor, or an actor with a service name in the directory: listed in every sample. */
-  alwaysListed(actor: Actor): boolean;
+  /** A service name, a supervisor's id, or null for an unnamed actor (see ActorMetrics.name). */
+  metricsNameOf(actor: Actor): string | null;
   readonly openLinks: ReadonlySet<Peer>;
   reconnectsTo(key: string): number;
 }
@@ -157,14 +157,14 @@ export class MetricsSampler {
   }
 
   #worthARow(actor: Actor): boolean {
-    return this.source.alwaysListed(actor) || actor.mailbox.length > 0 || actor.mailbox.dropped > 0 || actor.failures !== null || actor.restarts > 0 || this.source.placementOf(actor) !== 'thread';
+    return this.source.metricsNameOf(actor) !== null || actor.mailbox.length > 0 || actor.mailbox.dropped > 0 || actor.failures !== null || actor.restarts > 0 || this.source.placementOf(actor) !== 'thread';
   }
 
   #actor(actor: Actor): ActorMetrics {
     const mailbox = actor.mailbox;
     return {
       address: actor.address.text,
-      name: actor.name ?? null,
+      name: this.source.metricsNameOf(actor),
       label: actor.runs || actor.label,
       in: this.source.placementOf(actor),
       status: actor.status,

@@ -247,6 +247,8 @@ export class DirectoryClient {
     if (this.#releasing !== null && this.#releasing.directory !== directory) this.#sendReleased();
     if (this.#releasing === null) {
       this.#releasing = { directory, ids: [] };
+      // A microtask queued as the actor stops: before its supervisor hears of the exit (a later
+      // microtask), so the unregister reaches the directory before the name is registered again.
       queueMicrotask(this.#sendReleasedNow);
     }
     this.#releasing.ids.push(held.id);

@@ -188,6 +188,12 @@ test('two nodes that both offer records send them: every message decodes as sent
   await Promise.all([handshake(left, identity('head'), options('dial')), handshake(right, identity('body'), options('accept', got.push))]);
   const post = (to: number, value: unknown) => ({ kind: 'post', to: `body/1/0/${to}`, from: 'head/1/0/1', method: 'take', args: [value] });
 
+  // The acceptor's first records: an object of the very shape of its proof, which went as a plain map.
+  const fromRight = new Collector<unknown>();
+  left.onMessage = fromRight.push;
+  right.send(post(1, { kind: 'proof', machineId: 'x', processId: 1, threadId: 0, mac: 'none' }));
+  t.deepEqual(await fromRight.count(1), [post(1, { kind: 'proof', machineId: 'x', processId: 1, threadId: 0, mac: 'none' })]);
+
   // The keys of a shape go once: the second message of a shape is shorter than the first.
   const sizes = [0, 0].map(() => {
     const before = left.traffic.bytesOut;

@@ -78,8 +78,8 @@ export interface NodeMetrics {
   readonly actorCount: number;
   /**
    * Every actor when there are at most MAX_LISTED_ACTORS; else, up to that many of those worth
-   * a row (those with a service name in the directory, supervisors, stand-ins of placed services, and any with messages
-   * waiting, dropped or failed, or restarted), in start order.
+   * a row (those with a name, see ActorMetrics.name; stand-ins of placed services; any with
+   * messages waiting, dropped or failed, or restarted), in start order.
    */
   readonly actors: readonly ActorMetrics[];
   /** The actors not in `actors`, summed (all zero when every actor is listed). */

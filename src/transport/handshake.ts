@@ -116,6 +116,8 @@ export function handshake(link: Link, self: NodeIdentity, options: HandshakeOpti
       // Before the acceptor's proof leaves: the dialler may send sliced frames right behind it.
       link.trusted?.(peerSlices, peerRecords);
       if (role === 'accept') sendProof(peerNonce);
+      // Records only after our proof: the peer reads it before it has trusted us.
+      if (peerRecords) link.sendRecords?.();
       settled = true;
       clock.clearTimer(timer);
       link.onMessage = options.then;

@@ -43,13 +43,18 @@ export interface Link {
    * The peer proved itself in the handshake: lift the limits kept on a peer not yet known (a
    * socket link takes frames of a few KiB until then). Links with no such limits leave it out.
    * `peerSlices`, when both ends offered sliced frames, is the largest payload the peer accepts;
-   * `peerRecords`, that the peer offered records too.
+   * `peerRecords`, that the peer offered records too: the link reads them from now on.
    */
   trusted?(peerSlices?: number, peerRecords?: boolean): void;
   /** Links that can send and take sliced frames: the largest payload this end accepts (the offer). */
   readonly slicesOffer?: number;
   /** Links that read cbor-x's record structures (records.ts): true, offered in the node handshake. */
   readonly recordsOffer?: boolean;
+  /**
+   * Both ends offered records and the handshake is over on this side (for the acceptor, its own
+   * proof has left, as a plain map): write records from now on.
+   */
+  sendRecords?(): void;
   /** Closes the link (idempotent); `reason` is what `closed` reports. */
   close(reason?: Error): void;
 }

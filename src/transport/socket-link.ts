@@ -41,8 +41,11 @@ export class SocketLink implements Link {
   onRefused: (message: unknown, error: Error) => void = () => {};
   readonly closed: Promise<Error | undefined>;
   readonly traffic = new Traffic();
-  /** Decodes plain maps and, from a peer we offered them to, records. Encodes plain maps. */
-  readonly #codec: Codec = createCodec({ records: true });
+  /**
+   * Encodes plain maps; decodes plain maps, and records once the peer proved itself and offered
+   * them (the decoder then keeps the shapes it defines: no one else can make it hold any).
+   */
+  #codec: Codec = createCodec();
   /** Set once both ends offered records (and sliced frames): what messages sent whole are encoded with. */
   #records: RecordsEncoder | null = null;
   readonly #decoder: FrameDecoder;
@@ -205,8 +208,13 @@ export class SocketLink implements Link {
     if (peerSlices !== undefined && peerSlices > 0) {
       this.#decoder.sliced = true;
       this.#peerMaxFrame = peerSlices;
-      if (peerRecords === true) this.#records = new RecordsEncoder();
+      if (peerRecords === true) this.#codec = createCodec({ records: true });
     }
+  }
+
+  /** Writes records from now on (the peer reads them: see trusted). */
+  sendRecords(): void {
+    if (this.#peerMaxFrame > 0) this.#records ??= new RecordsEncoder();
   }
 
   /** With a reason (a broken rule) the socket is dropped at once; a clean close sends what is queued first. */

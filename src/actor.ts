@@ -141,6 +141,28 @@ export class Actor {
     }
   }
 
+  /**
+   * Handles `env` at once, in the caller's turn, if this actor is idle (running, its mailbox
+   * empty, no message in hand): what delivering it would do a microtask later, in the same
+   * order and still one message at a time, without the hops. False when it is not idle (then
+   * deliver it). A node uses it for its own requests to its directory, where the hops were most
+   * of a named spawn. Never nested (a handler run this way that asks again gets false), never
+   * inside this actor's own handler, and not while tracing (the traced path runs from the mailbox).
+   */
+  handleNow(env: Envelope): boolean {
+    if (this.#status !== RUNNING || this.#busy !== null || this.mailbox.length > 0 || inline.now || tracingState.on) return false;
+    const outer = handling.env;
+    if (outer !== null && outer.target === this) return false;
+    inline.now = true;
+    try {
+      this.#handle(env);
+    } finally {
+      inline.now = false;
+      handling.env = outer;
+    }
+    return true;
+  }
+
   #refuse(env: Envelope, error: Error): void {
     this.#countFailure(error);
     if (env.state === PENDING) this.host.pending.reject(env, error);
@@ -493,6 +515,9 @@ export class Actor {
     return () => this.#cleanups?.delete(fn);
   }
 }
+
+/** Whether a handler runs now by `handleNow` (which does not nest). */
+const inline = { now: false };
 
 /** A handler's or terminate's result to wait for (a promise, or any thenable). */
 function isThenable(x: unknown): x is PromiseLike<unknown> {

@@ -47,7 +47,8 @@ export class Address {
     readonly threadId: number,
     readonly actorId: ActorId,
   ) {
-    if (!MACHINE_ID.test(machineId)) {
+    // The machineId of the last address made was checked then: a node makes every address with its own.
+    if (machineId !== lastPrefix.machineId && !MACHINE_ID.test(machineId)) {
       throw new InvalidAddressError(typeof machineId === 'string' ? machineId : `(${typeof machineId})`, 'machineId must be 1-128 of [A-Za-z0-9._:-]');
     }
     // Checked without building a list: a node makes one address per actor it starts.
@@ -59,6 +60,13 @@ export class Address {
   /** Parses the canonical text form; throws InvalidAddressError naming the bad part. */
   static parse(text: string): Address {
     if (typeof text !== 'string') throw new InvalidAddressError(`(${typeof text})`, 'not a string');
+    // Most texts parsed name an actor of the node whose prefix was used last (a directory's own
+    // node, or the node registering its services one after another): only the actor id is read.
+    const last = lastPrefix;
+    if (last.text !== '' && text.startsWith(last.text)) {
+      const digits = text.slice(last.text.length);
+      if (DECIMAL.test(digits)) return new Address(last.machineId, last.processId, last.threadId, Number(digits) as ActorId);
+    }
     const parts = text.split('/');
     if (parts.length !== 4) throw new InvalidAddressError(text, 'expected machineId/processId/threadId/actorId');
     const [machine, pid, tid, aid] = parts as [string, string, string, string];

@@ -466,6 +466,43 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return promise;
   }
 
+  /**
+   * A call to an actor of this thread, answered in the caller's turn when that actor is idle
+   * (Actor.handleNow): its value, or a promise when the actor is busy or answers with one;
+   * throws the call's error. For the node's own requests to its directory.
+   */
+  callNow(actor: Actor, method: string, args: unknown[], timeoutMs: number): unknown {
+    if (tracingState.on) return this.callActor(actor, method, args, timeoutMs);
+    const env = new Envelope(actor, method, args, true);
+    // Answered in this turn: no promise, no deadline. handleNow does not nest, so one pair of
+    // callbacks and one answer serve every such call.
+    env.resolve = this.#answeredNow;
+    env.reject = this.#failedNow;
+    const handled = actor.handleNow(env);
+    if (env.state !== PENDING) {
+      const { value, failed } = this.#answer;
+      this.#answer.value = undefined;
+      if (failed) throw value;
+      return value;
+    }
+    const promise = new Promise(capture);
+    env.resolve = capturedResolve;
+    env.reject = capturedReject;
+    this.pending.track(env, timeoutMs, undefined);
+    if (!handled && env.state === PENDING) actor.deliver(env);
+    return promise;
+  }
+
+  readonly #answer = { value: undefined as unknown, failed: false };
+  readonly #answeredNow = (value: unknown): void => {
+    this.#answer.value = value;
+    this.#answer.failed = false;
+  };
+  readonly #failedNow = (error: unknown): void => {
+    this.#answer.value = error;
+    this.#answer.failed = true;
+  };
+
   post(actor: Actor, method: string, args: unknown[]): void {
     const env = new Envelope(actor, method, args, false);
     if (tracingState.on) env.trace = activeContext();
@@ -618,16 +655,38 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return started.then((ok) => (ok ? actor : null));
   }
 
-  async #startRegistered(name: string, actor: Actor): Promise<Actor | null> {
+  /**
+   * Reserves the name, starts the actor, then makes it visible: libqi's two steps around the
+   * start. At once, with no promise, when the directory is this node's and idle and the actor
+   * starts at once (an idle service spawned by name).
+   */
+  #startRegistered(name: string, actor: Actor): Actor | null | Promise<Actor | null> {
+    let registered: void | Promise<void>;
     try {
-      await this.directory.register(name, actor, this.callTimeout);
+      registered = this.directory.register(name, actor, this.callTimeout);
     } catch (error) {
       actor.kill();
       throw error;
     }
-    if (!(await actor.start())) return null;
-    await this.directory.ready(actor, this.callTimeout);
-    return actor;
+    if (registered === undefined) return this.#startAndReady(actor);
+    return registered.then(
+      () => this.#startAndReady(actor),
+      (error: unknown) => {
+        actor.kill();
+        throw error;
+      },
+    );
+  }
+
+  #startAndReady(actor: Actor): Actor | null | Promise<Actor | null> {
+    const started = actor.start();
+    if (typeof started !== 'boolean') return started.then((ok) => (ok ? this.#ready(actor) : null));
+    return started ? this.#ready(actor) : null;
+  }
+
+  #ready(actor: Actor): Actor | Promise<Actor> {
+    const ready = this.directory.ready(actor, this.callTimeout);
+    return ready === undefined ? actor : ready.then(() => actor);
   }
 
   infoFor(actor: Actor, name: string): Registration {

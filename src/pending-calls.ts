@@ -113,7 +113,7 @@ export class PendingCalls {
   #settle(env: Envelope): void {
     env.state = SETTLED;
     env.resolve = env.reject = null;
-    env.due!.unlink(env);
+    env.due?.unlink(env); // on no list: a call answered in its caller's turn (NodeCore.callNow)
     if (env.link !== null && !env.inbound) env.link.forget(env.id);
     if (env.signal !== null) {
       env.signal.removeEventListener('abort', env.onAbort!);

@@ -8,6 +8,8 @@ import { DIRECTORY_NAME, UNREGISTER_BATCH, type Registration, type ServiceEvent,
 export interface DirectoryHost {
   readonly clock: Clock;
   callActor(actor: Actor, method: string, args: unknown[], timeoutMs: number): Promise<unknown>;
+  /** A call to an actor of this thread, answered at once (a value, or throws) when it is idle. */
+  callNow(actor: Actor, method: string, args: unknown[], timeoutMs: number): unknown;
   callAddress(address: Address, method: string, args: unknown[], timeoutMs: number): Promise<unknown>;
   postAddress(address: Address, method: string, args: unknown[]): void;
   subscribeAddress(address: Address, member: string, deliver: (value: unknown) => void, end: (reason: string) => void, timeoutMs: number): Promise<unknown>;
@@ -160,21 +162,39 @@ export class DirectoryClient {
     return this.#held.get(actor)?.name ?? null;
   }
 
-  /** Step one: reserves the name (throws NameTakenError if it is held). */
-  async register(name: string, actor: Actor, timeoutMs: number): Promise<void> {
-    const directory = this.#now() ?? (await this.#current(timeoutMs));
-    const id = (await this.host.callAddress(directory, 'register', [this.host.infoFor(actor, name)], timeoutMs)) as number;
-    this.#held.set(actor, { name, directory: directory.text, id, ready: false });
+  /**
+   * Step one: reserves the name (throws NameTakenError if it is held). At once, with no
+   * promise, when the directory is this node's and idle.
+   */
+  register(name: string, actor: Actor, timeoutMs: number): void | Promise<void> {
+    const directory = this.#now();
+    if (directory === null) return this.#current(timeoutMs).then((found) => this.#register(found, name, actor, timeoutMs));
+    return this.#register(directory, name, actor, timeoutMs);
   }
 
-  /** Step two: makes the service visible. */
-  async ready(actor: Actor, timeoutMs: number): Promise<void> {
+  #register(directory: Address, name: string, actor: Actor, timeoutMs: number): void | Promise<void> {
+    const id = this.#ask(directory, 'register', [this.host.infoFor(actor, name)], timeoutMs);
+    if (!(id instanceof Promise)) return void this.#held.set(actor, { name, directory: directory.text, id: id as number, ready: false });
+    return id.then((answer) => void this.#held.set(actor, { name, directory: directory.text, id: answer as number, ready: false }));
+  }
+
+  /** Step two: makes the service visible. At once, as `register`, when it can. */
+  ready(actor: Actor, timeoutMs: number): void | Promise<void> {
     const held = this.#held.get(actor);
     if (held === undefined) return;
     held.ready = true;
     const directory = this.#now();
-    if (directory !== null && directory.text === held.directory) await this.host.callAddress(directory, 'ready', [held.id], timeoutMs);
-    this.#announce(held.name);
+    if (directory === null || directory.text !== held.directory) return this.#announce(held.name);
+    const answer = this.#ask(directory, 'ready', [held.id], timeoutMs);
+    if (!(answer instanceof Promise)) return this.#announce(held.name);
+    return answer.then(() => this.#announce(held.name));
+  }
+
+  /** A request to the directory: answered at once by this node's own when it is idle. */
+  #ask(directory: Address, method: string, args: unknown[], timeoutMs: number): unknown {
+    const local = this.localActor;
+    if (local !== null && local.address === directory) return this.host.callNow(local, method, args, timeoutMs);
+    return this.host.callAddress(directory, method, args, timeoutMs);
   }
 
   #announce(name: string): void {

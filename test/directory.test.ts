@@ -211,3 +211,27 @@ test('a supervisor with more named children than the directory\'s mailbox holds 
   t.is((await node.services()).length, count + 1);
   await again.stop();
 });
+
+test('named services spawned while the directory has look-ups queued all register, each once, and are found; a name taken meanwhile is still refused', async (t) => {
+  // A named start is answered in the caller's turn only when the directory is idle. Here the
+  // directory has more look-ups waiting than it handles in one turn (it yields to I/O after
+  // 1,024), so the first registration of each supervisor meets a full mailbox and queues behind them.
+  const { node, directory } = await setup(t);
+  const sups = await Promise.all(Array.from({ length: 20 }, (_, i) => node.supervise(supervisor({ strategy: 'dynamic' }), { id: `room-${i}` })));
+  const lookups: Promise<unknown>[] = [];
+  for (let i = 0; i < 5_000; i++) lookups.push(directory.lookup(DIRECTORY_NAME));
+  await lookups[0]; // answered in the first turn; the rest wait for the next ones
+  const starts: Promise<unknown>[] = [];
+  for (let i = 0; i < 200; i++) starts.push(sups[i % 20]!.startChild({ start: Idle, name: `person-${i}` }));
+  for (let i = 200; i < 220; i++) starts.push(node.spawn(Idle, { name: `person-${i}` }));
+  const taken = node.spawn(Idle, { name: 'person-0' });
+  await Promise.all(starts);
+  const refused = await t.throwsAsync(taken, { instanceOf: ChildStartError });
+  t.true(refused.cause instanceof NameTakenError);
+  t.is((await Promise.all(lookups)).length, 5_000);
+  const names = (await node.services()).map((s) => s.name).filter((name) => name.startsWith('person-'));
+  t.is(new Set(names).size, 220);
+  for (const name of ['person-0', 'person-19', 'person-20', 'person-199', 'person-219']) t.like(await directory.lookup(name), { name });
+  await Promise.all(sups.map((sup) => sup.stop()));
+  t.is((await node.services()).filter((s) => s.name.startsWith('person-')).length, 20, 'the services spawned on the node stay');
+});

@@ -72,6 +72,7 @@ function splice(encode: (message: unknown) => Buffer, encoded: Buffer, views: re
   let pad = -1;
   if (padded) {
     const padAt = encoded.indexOf(PAD_MARKER_ENCODED);
+    if (padAt < 0) throw new Error('the pad was not found in its own encoding'); // cannot happen: it was put there
     parts.push(encoded.subarray(0, padAt), PADS[0]!);
     pad = 1;
     length = padAt + PADS[0]!.length;
@@ -177,6 +178,7 @@ function markerBytes(index: number): Buffer {
 /** The tag cbor-x puts before a view of each class (-1: none, as for Buffer and ArrayBuffer), learnt from cbor-x itself. */
 const tags = new Map<unknown, number>();
 
+/** The tag of `view`'s class (see tags). */
 function tagFor(encode: (message: unknown) => Buffer, view: View): number {
   const ctor = (view as object).constructor;
   let tag = tags.get(ctor);

@@ -199,9 +199,8 @@ function tagFor(encode: (message: unknown) => Buffer, view: View): number {
  */
 function headOf(tag: number, view: View, length: number, offset: number): Buffer {
   const align = tag < 0 ? 1 : alignmentOf(view);
-  // (Not 8 bytes for a length that fits in 4: cbor-x misreads an 8-byte length of 256 or more.)
-  const lengthWidths = length < 0x10000 ? LENGTH_WIDTHS_FROM_2 : length < 0x100000000 ? LENGTH_WIDTHS_FROM_4 : WIDTHS_FROM_8;
-  const tagWidths = tag < 0 ? NO_TAG : tag < 24 ? WIDTHS_FROM_0 : tag < 0x100 ? WIDTHS_FROM_1 : WIDTHS_FROM_2;
+  const lengthWidths = lengthWidthsOf(length);
+  const tagWidths = tagWidthsOf(tag);
   let tagWidth = tagWidths[0]!;
   let lengthWidth = lengthWidths[0]!;
   search: for (const t of tagWidths) {
@@ -224,7 +223,20 @@ function headBytes(tag: number, tagWidth: number, lengthWidth: number): number {
 
 /** The size of the narrowest head of a view with `tag` and `length` bytes. */
 function smallestHeadBytes(tag: number, length: number): number {
-  return headBytes(tag, tag < 24 ? 0 : tag < 0x100 ? 1 : 2, length < 0x10000 ? 2 : length < 0x100000000 ? 4 : 8);
+  return headBytes(tag, tagWidthsOf(tag)[0]!, lengthWidthsOf(length)[0]!);
+}
+
+/** The widths a tag's number may be written in, narrowest first (NO_TAG: none is written). */
+function tagWidthsOf(tag: number): readonly number[] {
+  return tag < 0 ? NO_TAG : tag < 24 ? WIDTHS_FROM_0 : tag < 0x100 ? WIDTHS_FROM_1 : WIDTHS_FROM_2;
+}
+
+/**
+ * The widths a byte string's length may be written in, narrowest first. Not 8 bytes for a length
+ * that fits in 4: cbor-x misreads an 8-byte length of 256 or more.
+ */
+function lengthWidthsOf(length: number): readonly number[] {
+  return length < 0x10000 ? LENGTH_WIDTHS_FROM_2 : length < 0x100000000 ? LENGTH_WIDTHS_FROM_4 : WIDTHS_FROM_8;
 }
 
 const MAJOR_BYTES = 0x40;

@@ -3,8 +3,9 @@
  * Float32Array) and a camera frame (a 1 MiB Uint8Array), each echoed by a service in a worker
  * (port), a service process (unix), another machine (tcp) and through that machine's Gateway,
  * beside the raw floor of the same path moving the same payload, interleaved in rounds. Then the
- * head-of-line row: the p99 of small calls on a tcp link, idle and while 64 MiB payloads flow on
- * it to another service. On the built runtime (dist/). Asserts nothing.
+ * head-of-line rows: the p99 of small calls on a tcp link, idle and while 64 MiB payloads flow on
+ * it to another service (one that owns what it gets, then one that borrows it). On the built
+ * runtime (dist/). Asserts nothing.
  *
  *   npm run bench:payloads              table
  *   npm run bench:payloads -- --json    one JSON object per row
@@ -191,11 +192,12 @@ async function otherMachine(node: Node): Promise<{ process: ChildProcess; gatewa
 
 /**
  * Head-of-line blocking: the p99 of small calls to echo-tcp with the link idle, then while
- * 64 MiB payloads go to sink-tcp on the same link one after another.
+ * 64 MiB payloads go to `sinkName` on the same link one after another (sink-tcp, which owns what
+ * it gets, or borrowing-sink-tcp, which borrows it: see Service.borrowing).
  */
-async function headOfLine(node: Node): Promise<Record<string, unknown>> {
+async function headOfLine(node: Node, sinkName: string): Promise<Record<string, unknown>> {
   const echo = await node.service<Echo>('echo-tcp');
-  const sink = await node.service<Sink>('sink-tcp');
+  const sink = await node.service<Sink>(sinkName);
   const samples = quick ? 500 : 3000;
   const idle: number[] = [];
   await timeEach(samples, (i) => echo.echo(i), idle);
@@ -217,6 +219,7 @@ async function headOfLine(node: Node): Promise<Record<string, unknown>> {
   return {
     measure: 'head-of-line',
     path: routeOf(echo).path,
+    sink: sinkName,
     large_payload_MiB: LARGE / 2 ** 20,
     large_MB_per_s: Math.round(moved / seconds / 1e6),
     idle_p50_us: round(pct(idle, 0.5) * 1000),
@@ -252,7 +255,7 @@ for (const payload of PAYLOADS) {
   rows.push(await measure(payload, 'gateway', 'the same call from inside over TCP', bounce(machine), bounce(outside)));
   if (!json) console.error(`bench: ${payload.name} done`);
 }
-rows.push(await headOfLine(node));
+rows.push(await headOfLine(node, 'sink-tcp'), await headOfLine(node, 'borrowing-sink-tcp'));
 await session.close();
 other.process.send('stop');
 await node.stop();

@@ -4,15 +4,19 @@
  * QIACT_LISTEN. It offers Echo as `echo-tcp` (or BENCH_NAME) and, when BENCH_GATEWAY names a JSON file of gateway
  * options, a Gateway in front of it (for the row of a call from outside); with BENCH_XMPP (XMPP
  * link options as JSON), an XMPP link too. It tells its parent when ready (with the gateway's
- * endpoint), and stops when told. With BENCH_SINK set, it also offers Sink as `sink-tcp`.
+ * endpoint), and stops when told. With BENCH_SINK set, it also offers Sink as `sink-tcp` and
+ * BorrowingSink as `borrowing-sink-tcp`.
  */
 import { readFileSync } from 'node:fs';
 import { gateway, start, xmppLink, type GatewayOptions, type GatewayService, type XmppLinkOptions, type XmppLinkService } from '../dist/src/index.js';
-import { Echo, Sink } from './services.js';
+import { BorrowingSink, Echo, Sink } from './services.js';
 
 const node = await start({ onWarning: () => {} });
 await node.spawn(Echo, { name: process.env.BENCH_NAME ?? 'echo-tcp' });
-if (process.env.BENCH_SINK) await node.spawn(Sink, { name: 'sink-tcp' });
+if (process.env.BENCH_SINK) {
+  await node.spawn(Sink, { name: 'sink-tcp' });
+  await node.spawn(BorrowingSink, { name: 'borrowing-sink-tcp' });
+}
 let endpoint: string | null = null;
 let webSocket: string | null = null;
 if (process.env.BENCH_GATEWAY) {

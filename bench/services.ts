@@ -44,4 +44,9 @@ export class Sink extends Service {
   }
 }
 
+/** A Sink whose `swallow` borrows its bytes: each large payload is received into the memory of the one before. */
+export class BorrowingSink extends Sink {
+  static override borrowing = ['swallow'];
+}
+
 export const MODULE = import.meta.url;

@@ -7,6 +7,7 @@ import type { Behaviour, BehaviourFactory, MethodDescription, ServiceDescription
 import { BadArgumentsError, InvalidArgumentError, NoSuchMethodError } from './errors.js';
 import type { CallOptions, Remote } from './remote.js';
 import { Property, Signal, stoppedReason, type SignalSink } from './signal.js';
+import { receiveBuffers } from './transport/receive-buffers.js';
 
 /** What a running service can reach: itself and the rest of the system. */
 export interface ServiceContext {
@@ -81,6 +82,15 @@ export abstract class Service {
    */
   static schemas?: ServiceSchemas;
 
+  /**
+   * Methods that borrow their arguments' bytes: they read them only until their call is over (a
+   * returned promise settles), and neither keep them nor put them in their result or in a message
+   * sent on. A large payload that came over a unix or tcp link is then received into the same
+   * memory again, with no new allocation (see "Camera frames" in the README). Copy what you keep:
+   * `frame.slice()`.
+   */
+  static borrowing?: readonly string[];
+
   #running: ServiceBehaviour | undefined = undefined;
   static {
     bindRunning = (service, behaviour) => (service.#running = behaviour);
@@ -121,6 +131,8 @@ interface MethodEntry {
   readonly fn: (...args: unknown[]) => unknown;
   /** Declared parameters; Infinity with a rest parameter. */
   readonly max: number;
+  /** Listed in the class's `borrowing`: gives back the memory of its received arguments when done. */
+  readonly borrows: boolean;
   readonly description: MethodDescription;
 }
 
@@ -158,7 +170,8 @@ function methodsOf(cls: ServiceClass): Map<string, MethodEntry> {
       const declared = schemasOf(cls).methods?.[name];
       const schema = declared === undefined ? undefined : { params: declared.params.map(jsonSchema), ...(declared.result ? { result: jsonSchema(declared.result) } : {}) };
       const description = { name, params, ...(typeof signature === 'string' ? { signature } : {}), ...(schema ? { schema } : {}) };
-      table.set(name, { fn, max: rest ? Infinity : params.length, description });
+      const borrows = (cls as unknown as typeof Service).borrowing?.includes(name) === true;
+      table.set(name, { fn, max: rest ? Infinity : params.length, borrows, description });
     }
   }
   methodTables.set(cls, table);
@@ -250,12 +263,29 @@ export class ServiceBehaviour implements Behaviour {
   #lastName = '';
   #last: MethodEntry | undefined;
 
+  /** Runs a method that borrows `args`: once its call is over, their memory takes a later payload. */
+  #borrowing(m: MethodEntry, args: unknown[]): unknown {
+    let result: unknown;
+    try {
+      result = m.fn.apply(this.instance, args);
+    } catch (error) {
+      receiveBuffers.giveBack(args);
+      throw error;
+    }
+    if (typeof (result as PromiseLike<unknown> | null | undefined)?.then !== 'function') {
+      receiveBuffers.giveBack(args);
+      return result;
+    }
+    return Promise.resolve(result).finally(() => receiveBuffers.giveBack(args));
+  }
+
   handle(method: string, args: unknown[]): unknown {
     // Callers tend to repeat a method: a string compare is cheaper than the map look-up.
     const m = method === this.#lastName ? this.#last : (this.#last = this.#methods.get((this.#lastName = method)));
     if (m !== undefined) {
       // Only too many can be told: TypeScript's optional parameters look required at run time.
       if (args.length > m.max) throw new BadArgumentsError(this.#actor!.target(method), `at most ${m.max}`, args.length);
+      if (m.borrows) return this.#borrowing(m, args);
       return m.fn.apply(this.instance, args);
     }
     return this.#system(method, args);

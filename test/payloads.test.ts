@@ -95,6 +95,47 @@ test.serial('a small call to another service on the same link does not wait for 
   t.deepEqual(settled, ['small', 'large'], 'the small call, made after the large one, came back first');
 });
 
+test.serial('a method that borrows its bytes gets each large payload intact in memory used again; bytes a method owns are never used again', async (t) => {
+  const node = await start({ machineId: 'payload-borrow', listen: ['tcp:127.0.0.1:0'] });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'borrow-process', in: 'process', module: MODULE });
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  await otherMachine(t, { machineId: 'payload-borrow-other', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'borrow-machine' });
+  for (const name of ['borrow-process', 'borrow-machine']) {
+    const counter = await node.service<Counter>(name);
+    const path = routeOf(counter).path;
+    const frames = [1, 2, 3, 4, 5].map((seed) => pattern(1024 * 1024 + 5, seed)); // over 256 KiB: sent in slices
+    const looked = async (frame: Uint8Array): Promise<boolean> => {
+      const { sum, sameMemory } = await counter.look(frame);
+      t.is(sum, checksum(frame), `${path}: borrowed bytes intact`);
+      return sameMemory;
+    };
+    await looked(frames[0]!);
+    t.true(await looked(frames[1]!), `${path}: the next payload is received into the memory the borrowing call gave back`);
+    await counter.keep(frames[2]!); // takes that memory, and owns it
+    t.false(await looked(frames[3]!), `${path}: memory whose bytes a method owns is not used again`);
+    t.true(await looked(frames[4]!), `${path}: borrowed memory is used again`);
+    t.deepEqual(await counter.keptSums(), [checksum(frames[2]!)], `${path}: the bytes kept are intact`);
+  }
+});
+
+test.serial('an async method that borrows its bytes has them until its promise settles, while other payloads arrive', async (t) => {
+  const node = await start({ machineId: 'payload-hold', listen: ['tcp:127.0.0.1:0'] });
+  t.teardown(() => node.stop());
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  await otherMachine(t, { machineId: 'payload-hold-other', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'camera', env: { SECOND_SERVICE: 'arm' } });
+  const camera = await node.service<Counter>('camera');
+  const arm = await node.service<Counter>('arm');
+  const [first, held, during] = [7, 8, 9].map((seed) => pattern(2 * 1024 * 1024, seed));
+  await arm.look(first!); // its memory is given back: `held` is received into it
+  const holding = camera.hold(held!);
+  await within(arm.whenHolding(), 'the camera to hold its bytes');
+  const { sum } = await arm.look(during!); // arrives while the camera's call is not over
+  t.is(sum, checksum(during!));
+  await arm.letGo();
+  t.is(await within(holding, 'the held call'), checksum(held!), 'the held bytes were not used for the payload that came meanwhile');
+});
+
 test.serial('a message over what the peer takes is refused with a typed error, and the link goes on', async (t) => {
   const node = await start({ machineId: 'payload-limit', listen: ['tcp:127.0.0.1:0'] });
   t.teardown(() => node.stop());

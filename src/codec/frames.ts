@@ -74,9 +74,12 @@ export class FrameDecoder {
   onWindow: (bytes: number) => void = () => {};
   /** We read `bytes` more of the peer's slices (`last`: its payload is whole now). */
   onSliceRead: (bytes: number, last: boolean) => void = () => {};
+  /** Where a sliced payload is put together: `length` bytes, each written before the payload is handed out. */
+  allocate: (length: number) => Buffer = Buffer.allocUnsafeSlow;
 
   constructor(
-    private readonly onFrame: (payload: Buffer) => void,
+    /** `assembled`: the payload was put together from slices in a buffer from `allocate`. */
+    private readonly onFrame: (payload: Buffer, assembled: boolean) => void,
     private readonly onError: (error: BadFrameError) => void,
     /** The largest payload accepted; may be raised between frames (once a peer proved itself). */
     public maxFrame: number = DEFAULT_MAX_FRAME,
@@ -119,7 +122,7 @@ export class FrameDecoder {
       if (this.#buffered < this.#need) return;
       const payload = this.#take(this.#need);
       this.#need = -1;
-      this.onFrame(payload);
+      this.onFrame(payload, false);
       if (this.#failed) return; // the frame handler closed us
     }
   }
@@ -138,7 +141,7 @@ export class FrameDecoder {
       this.#need -= HEADER_BYTES;
       if (total > this.maxFrame) return this.#refuse(new BadFrameError('too-large', `a sliced payload of ${total} bytes exceeds the limit of ${this.maxFrame} bytes`, this.maxFrame));
       if (total < this.#need) return this.#refuse(new BadFrameError('slice', `a slice of ${this.#need} bytes is longer than its payload of ${total}`));
-      this.#assembly = Buffer.allocUnsafeSlow(total);
+      this.#assembly = this.allocate(total);
       this.#assembled = 0;
     }
     const assembly = this.#assembly;
@@ -158,7 +161,7 @@ export class FrameDecoder {
       return this.#refuse(new BadFrameError('slice', `the last slice ends the payload at ${this.#assembled} of its ${assembly.length} bytes`));
     }
     this.#assembly = null;
-    this.onFrame(assembly);
+    this.onFrame(assembly, true);
     return !this.#failed;
   }
 

@@ -8,6 +8,7 @@ import { parseMessage, type Message, type MessageOf } from '../messages.js';
 import type { PendingCalls } from '../pending-calls.js';
 import { MAX_TIMEOUT_MS } from '../remote.js';
 import type { Link } from '../transport/link.js';
+import { receiveBuffers } from '../transport/receive-buffers.js';
 import { carrierOf, contextFrom, runIn, tracingState, type Context } from '../observe/tracing.js';
 
 /** A call, post or subscribe message with the optional W3C trace context it may carry. */
@@ -136,7 +137,7 @@ export class Peer implements CallLink {
       return;
     }
     this.#link = link;
-    link.onMessage = (message) => this.#receive(message);
+    link.onMessage = (message, received) => this.#receive(message, received);
     link.onRefused = (message, error) => this.#refused(message as Message, error);
     void link.closed.then((reason) => this.#closedBy(reason));
     const queued = this.#queue!;
@@ -280,7 +281,8 @@ export class Peer implements CallLink {
 
   // ---- receiving ----
 
-  #receive(raw: unknown): void {
+  /** `received`: the buffer a large payload was put together in (see receive-buffers.ts). */
+  #receive(raw: unknown, received?: Buffer): void {
     let m: Message;
     try {
       m = parseMessage(raw);
@@ -299,7 +301,7 @@ export class Peer implements CallLink {
     }
     switch (m.kind) {
       case 'call':
-        return this.#receiveCall(m);
+        return this.#receiveCall(m, received);
       case 'reply': {
         const env = this.#calls.get(m.id);
         if (env !== undefined) this.host.pending.resolve(env, m.value);
@@ -315,6 +317,7 @@ export class Peer implements CallLink {
         if (actor !== undefined) {
           const env = new Envelope(actor, m.method, m.args, false);
           env.link = this; // who sent it, for the service (context.caller)
+          if (received !== undefined) receiveBuffers.lend(m.args, received);
           if (tracingState.on) env.trace = contextFrom((m as Traced).trace);
           actor.deliver(env);
         } else this.host.warn(`post ${m.method} from ${m.from} dropped: no actor ${m.to} runs here`);
@@ -361,7 +364,7 @@ export class Peer implements CallLink {
     }
   }
 
-  #receiveCall(m: MessageOf<'call'>): void {
+  #receiveCall(m: MessageOf<'call'>, received: Buffer | undefined): void {
     const actor = this.host.localActor(m.to);
     if (actor === undefined) {
       if (this.host.isSelf(m.to)) {
@@ -376,6 +379,7 @@ export class Peer implements CallLink {
       return;
     }
     const env = new Envelope(actor, m.method, m.args, true);
+    if (received !== undefined) receiveBuffers.lend(m.args, received);
     env.link = this;
     env.id = m.id;
     env.inbound = true;

@@ -33,8 +33,11 @@ export interface Link {
    * reply, a signal value); links that never reorder ignore them.
    */
   send(message: unknown, sender?: string, receiver?: string): boolean;
-  /** Set by the owner; called once per received message, in order. */
-  onMessage: (message: unknown) => void;
+  /**
+   * Set by the owner; called once per received message, in order. `received`: the buffer a
+   * sliced payload was put together in, whose views the message holds (receive-buffers.ts).
+   */
+  onMessage: (message: unknown, received?: Buffer) => void;
   /** Set by the owner; called with a message that was accepted by `send` but could not be carried. */
   onRefused: (message: unknown, error: Error) => void;
   /** Settles once, when the link is closed, with why. */

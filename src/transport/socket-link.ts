@@ -7,6 +7,7 @@ import { BadFrameError, SlowPeerError, UnreachableError } from '../errors.js';
 import { orderKeyOf } from '../messages.js';
 import { Traffic, type Link } from './link.js';
 import { OutgoingSlices, SLICE_BYTES, WINDOW_BYTES, WINDOW_UPDATE_EVERY } from './outgoing-slices.js';
+import { receiveBuffers } from './receive-buffers.js';
 
 /** Slices handed to the socket and not yet flushed to the kernel: one being written, one ready behind it. */
 const SLICES_AHEAD = 2;
@@ -36,7 +37,7 @@ export interface SocketLinkOptions {
  * a camera frame does not hold up a call to another service for its whole transfer.
  */
 export class SocketLink implements Link {
-  onMessage: (message: unknown) => void = () => {};
+  onMessage: (message: unknown, received?: Buffer) => void = () => {};
   /** Never called: a message that cannot be encoded makes `send` throw at once. */
   onRefused: (message: unknown, error: Error) => void = () => {};
   readonly closed: Promise<Error | undefined>;
@@ -73,10 +74,11 @@ export class SocketLink implements Link {
     this.closed = new Promise((resolve) => (this.#settle = resolve));
     this.#maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
     this.#decoder = new FrameDecoder(
-      (payload) => this.#receive(payload),
+      (payload, assembled) => this.#receive(payload, assembled),
       (error) => this.close(error),
       Math.min(options.maxFrameUntrusted ?? this.#maxFrame, this.#maxFrame),
     );
+    this.#decoder.allocate = receiveBuffers.take;
     this.#decoder.onWindow = (bytes) => {
       this.#unread = Math.max(0, this.#unread - bytes);
       this.#pump();
@@ -98,7 +100,7 @@ export class SocketLink implements Link {
     socket.on('close', () => this.close());
   }
 
-  #receive(payload: Buffer): void {
+  #receive(payload: Buffer, assembled: boolean): void {
     let message: unknown;
     try {
       message = this.#codec.decode(payload);
@@ -109,7 +111,7 @@ export class SocketLink implements Link {
     const traffic = this.traffic;
     traffic.messagesIn++;
     traffic.bytesIn += payload.length + FRAME_HEADER_BYTES;
-    if (this.#open) this.onMessage(message);
+    if (this.#open) this.onMessage(message, assembled ? payload : undefined);
   }
 
   get writeBuffer(): number {

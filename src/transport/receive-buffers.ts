@@ -1,0 +1,70 @@
+/**
+ * The memory that large payloads are received into on unix and tcp links, and how a method that
+ * borrows its arguments gives it back.
+ *
+ * A payload sent in slices (over 256 KiB) is put together in one buffer, and the bytes and typed
+ * arrays decoded from it are views of that buffer. Normally the buffer then belongs to whoever
+ * holds those views, as any JavaScript memory, and the next payload gets a new one: 64 MiB of
+ * fresh memory per camera frame, whose pages fault in as they are written and whose release waits
+ * for a full collection (V8 starts one for every 64 MB of new outside memory; on this machine kind
+ * it paused the receiving process for 2-10 ms each time). A method listed in its class's
+ * `borrowing` reads its arguments only until its call is over, so its buffer is kept here then,
+ * and the next payload of that size is received into it.
+ *
+ * One set per thread (a module instance per thread). Nothing here is shared with a peer: a
+ * buffer taken is written whole by the slices before anything reads it.
+ */
+
+/** The most bytes kept for later payloads; a buffer given back beyond it is left to the collector. */
+export const MAX_KEPT_BYTES = 128 * 1024 * 1024;
+
+/**
+ * The size of buffer a payload of `length` bytes is received into: rounded up to the next eighth
+ * of its power of two (at most 12.5 % over), so that payloads of about one size share buffers.
+ */
+export function sizeClassOf(length: number): number {
+  const step = 2 ** Math.max(12, Math.floor(Math.log2(length)) - 3);
+  return Math.ceil(length / step) * step;
+}
+
+class ReceiveBuffers {
+  /** Buffers given back, by size; none is also lent. */
+  readonly #kept = new Map<number, ArrayBuffer[]>();
+  #keptBytes = 0;
+  /** The buffer each borrowed argument list is a view of, until its call is over. */
+  readonly #lent = new WeakMap<readonly unknown[], ArrayBuffer>();
+
+  /** Bytes kept now for later payloads. */
+  get keptBytes(): number {
+    return this.#keptBytes;
+  }
+
+  /** `length` bytes to receive a payload into: in a buffer given back, or a new one (uninitialised). */
+  readonly take = (length: number): Buffer => {
+    const size = sizeClassOf(length);
+    const kept = this.#kept.get(size)?.pop();
+    if (kept === undefined) return Buffer.allocUnsafeSlow(size).subarray(0, length);
+    this.#keptBytes -= size;
+    return Buffer.from(kept, 0, length);
+  };
+
+  /** `args` were decoded from `received` (a buffer from `take`): lent if their method borrows. */
+  lend(args: readonly unknown[], received: Buffer): void {
+    this.#lent.set(args, received.buffer as ArrayBuffer);
+  }
+
+  /** The call that had `args` is over: if they were lent, their buffer takes a later payload. */
+  giveBack(args: readonly unknown[]): void {
+    const buffer = this.#lent.get(args);
+    if (buffer === undefined) return;
+    this.#lent.delete(args);
+    const size = buffer.byteLength;
+    if (this.#keptBytes + size > MAX_KEPT_BYTES) return;
+    let list = this.#kept.get(size);
+    if (list === undefined) this.#kept.set(size, (list = []));
+    list.push(buffer);
+    this.#keptBytes += size;
+  }
+}
+
+export const receiveBuffers = new ReceiveBuffers();

@@ -158,6 +158,7 @@ function methodsOf(cls: ServiceClass): Map<string, MethodEntry> {
   let table = methodTables.get(cls);
   if (table) return table;
   table = new Map();
+  const borrowing = borrowingOf(cls);
   for (let proto = cls.prototype; proto && proto !== Service.prototype; proto = Object.getPrototypeOf(proto)) {
     for (const name of Object.getOwnPropertyNames(proto)) {
       if (LIFECYCLE.has(name) || name.startsWith('_') || table.has(name)) continue;
@@ -170,12 +171,21 @@ function methodsOf(cls: ServiceClass): Map<string, MethodEntry> {
       const declared = schemasOf(cls).methods?.[name];
       const schema = declared === undefined ? undefined : { params: declared.params.map(jsonSchema), ...(declared.result ? { result: jsonSchema(declared.result) } : {}) };
       const description = { name, params, ...(typeof signature === 'string' ? { signature } : {}), ...(schema ? { schema } : {}) };
-      const borrows = (cls as unknown as typeof Service).borrowing?.includes(name) === true;
-      table.set(name, { fn, max: rest ? Infinity : params.length, borrows, description });
+      table.set(name, { fn, max: rest ? Infinity : params.length, borrows: borrowing.includes(name), description });
     }
+  }
+  for (const name of borrowing) {
+    if (!table.has(name)) throw new InvalidArgumentError(`${cls.name}.borrowing`, `names '${String(name)}', which is not a method of ${cls.name}`);
   }
   methodTables.set(cls, table);
   return table;
+}
+
+function borrowingOf(cls: ServiceClass): readonly string[] {
+  const declared: unknown = (cls as unknown as typeof Service).borrowing;
+  if (declared === undefined) return [];
+  if (!Array.isArray(declared)) throw new InvalidArgumentError(`${cls.name}.borrowing`, 'must be a list of method names');
+  return declared as string[];
 }
 
 /**

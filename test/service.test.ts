@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ChildStartError, Service, Type, describeOf, start, supervisor, type ExitReason, type Remote, type ServiceSchemas, type Static } from '../src/index.js';
+import { ChildStartError, InvalidArgumentError, Service, Type, describeOf, start, supervisor, type ExitReason, type Remote, type ServiceSchemas, type Static } from '../src/index.js';
 import { Collector, deferred, within } from './_support/wait.js';
 import { wrongArgument } from '../src/schemas.js';
 
@@ -155,6 +155,19 @@ test('onStart may decline (ignore), fail (typed start error with cause), or take
   t.is(await picky.hello(), 'hi');
   await ref!.stop();
   t.deepEqual(Picky.stopped, ['shutdown'], 'onStop ran, awaited, with the reason');
+});
+
+test('a borrowing list that names no method of the class is refused when the service is spawned', async (t) => {
+  const { node } = await setup(t);
+  class Misspelt extends Service {
+    static override borrowing = ['fram'];
+    frame(bytes: Uint8Array): number {
+      return bytes.length;
+    }
+  }
+  const error = await t.throwsAsync(node.spawn(Misspelt, { name: 'misspelt' }), { instanceOf: ChildStartError });
+  t.true(error.cause instanceof InvalidArgumentError);
+  t.regex(error.message, /Misspelt\.borrowing: names 'fram', which is not a method of Misspelt/);
 });
 
 test('context is only available once started', (t) => {

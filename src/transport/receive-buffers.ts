@@ -39,13 +39,18 @@ class ReceiveBuffers {
     return this.#keptBytes;
   }
 
-  /** `length` bytes to receive a payload into: in a buffer given back, or a new one (uninitialised). */
+  /**
+   * `length` bytes to receive a payload into (not initialised: the slices write each one), in a
+   * buffer given back or a new one. Its bytes past `length` are zeroed: a service that looks at
+   * `bytes.buffer` beyond its view finds no earlier payload there.
+   */
   readonly take = (length: number): Buffer => {
     const size = sizeClassOf(length);
-    const kept = this.#kept.get(size)?.pop();
-    if (kept === undefined) return Buffer.allocUnsafeSlow(size).subarray(0, length);
-    this.#keptBytes -= size;
-    return Buffer.from(kept, 0, length);
+    let buffer = this.#kept.get(size)?.pop();
+    if (buffer === undefined) buffer = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
+    else this.#keptBytes -= size;
+    if (length < size) new Uint8Array(buffer, length).fill(0);
+    return Buffer.from(buffer, 0, length);
   };
 
   /** `args` were decoded from `received` (a buffer from `take`): lent if their method borrows. */

@@ -85,9 +85,9 @@ export abstract class Service {
   /**
    * Methods that borrow their arguments' bytes: they read them only until their call is over (a
    * returned promise settles), and neither keep them nor put them in their result or in a message
-   * sent on. A large payload that came over a unix or tcp link is then received into the same
-   * memory again, with no new allocation (see "Camera frames" in the README). Copy what you keep:
-   * `frame.slice()`.
+   * sent on. A large payload that came from another node (unix, tcp, tls) is then received into
+   * the same memory again, with no new allocation (see "Camera frames" in the README). Copy what
+   * you keep: `frame.slice()`.
    */
   static borrowing?: readonly string[];
 

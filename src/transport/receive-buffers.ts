@@ -1,6 +1,7 @@
 /**
- * The memory that large payloads are received into on unix and tcp links, and how a method that
- * borrows its arguments gives it back.
+ * The memory that large payloads are received into on socket links (unix, tcp, tls, the
+ * Gateway's TLS door), and how a method that borrows its arguments gives it back (only what came
+ * from another node is lent: see routing/peer.ts).
  *
  * A payload sent in slices (over 256 KiB) is put together in one buffer, and the bytes and typed
  * arrays decoded from it are views of that buffer. Normally the buffer then belongs to whoever

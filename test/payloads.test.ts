@@ -40,6 +40,15 @@ async function onEveryPath(t: ExecutionContext, node: Node): Promise<[string, Re
   return handles;
 }
 
+/** A node, and two Counters (camera, arm) on another machine: two services behind one tcp link. */
+async function cameraAndArmOnAnotherMachine(t: ExecutionContext, machineId: string): Promise<{ camera: Remote<Counter>; arm: Remote<Counter> }> {
+  const node = await start({ machineId, listen: ['tcp:127.0.0.1:0'] });
+  t.teardown(() => node.stop());
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  await otherMachine(t, { machineId: `${machineId}-other`, directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'camera', env: { SECOND_SERVICE: 'arm' } });
+  return { camera: await node.service<Counter>('camera'), arm: await node.service<Counter>('arm') };
+}
+
 test.serial('camera frames, laser scans and nested messages cross every path intact, and in order with small messages', async (t) => {
   const node = await start({ machineId: 'payload-main', listen: ['tcp:127.0.0.1:0'] });
   t.teardown(() => node.stop());
@@ -72,12 +81,7 @@ test.serial('camera frames, laser scans and nested messages cross every path int
 });
 
 test.serial('a small call to another service on the same link does not wait for a large transfer to finish', async (t) => {
-  const node = await start({ machineId: 'payload-hol', listen: ['tcp:127.0.0.1:0'] });
-  t.teardown(() => node.stop());
-  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
-  await otherMachine(t, { machineId: 'payload-hol-other', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'camera', env: { SECOND_SERVICE: 'arm' } });
-  const camera = await node.service<Counter>('camera');
-  const arm = await node.service<Counter>('arm');
+  const { camera, arm } = await cameraAndArmOnAnotherMachine(t, 'payload-hol');
   t.is(await arm.add(1), 1); // the link is up
   const settled: string[] = [];
   const frame = pattern(12 * 1024 * 1024, 6);
@@ -120,12 +124,7 @@ test.serial('a method that borrows its bytes gets each large payload intact in m
 });
 
 test.serial('an async method that borrows its bytes has them until its promise settles, while other payloads arrive', async (t) => {
-  const node = await start({ machineId: 'payload-hold', listen: ['tcp:127.0.0.1:0'] });
-  t.teardown(() => node.stop());
-  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
-  await otherMachine(t, { machineId: 'payload-hold-other', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'camera', env: { SECOND_SERVICE: 'arm' } });
-  const camera = await node.service<Counter>('camera');
-  const arm = await node.service<Counter>('arm');
+  const { camera, arm } = await cameraAndArmOnAnotherMachine(t, 'payload-hold');
   const [first, held, during] = [7, 8, 9].map((seed) => pattern(2 * 1024 * 1024, seed));
   await arm.look(first!); // its memory is given back: `held` is received into it
   const holding = camera.hold(held!);

@@ -7,8 +7,8 @@
  * arrays decoded from it are views of that buffer. Normally the buffer then belongs to whoever
  * holds those views, as any JavaScript memory, and the next payload gets a new one: 64 MiB of
  * fresh memory per camera frame, whose pages fault in as they are written and whose release waits
- * for a full collection (V8 starts one for every 64 MB of new outside memory; on this machine kind
- * it paused the receiving process for 1.4-10 ms each time). A method listed in its class's
+ * for a full collection (V8 starts one for every 64 MB of new outside memory; in a trace on this
+ * machine kind each paused the receiving process for 1.4-10 ms). A method listed in its class's
  * `borrowing` reads its arguments only until its call is over, so its buffer is kept here then,
  * and the next payload of that size is received into it.
  *

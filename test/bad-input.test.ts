@@ -220,3 +220,42 @@ test('a node answers at the bounds the protocol page gives: ids up to 2^53−1 e
   t.regex(String((await within(link.closed, 'an id past 2^53−1 to close the link'))?.message ?? 'closed'), /closed|reset|id must be a whole number/);
   t.is(await (await node.service<Counter>('counter')).add(1), 3, 'and the node goes on');
 });
+
+test('a node reads byte strings, text strings and arrays whose length is written in 8 bytes, as some CBOR libraries of other languages write them', async (t) => {
+  const node = await start({ machineId: 'wide-lengths', onWarning: () => {} });
+  t.teardown(() => node.stop());
+  const counter = await node.spawn(Counter, { name: 'counter' });
+  const unix = node.endpoints.find((e) => e.startsWith('unix:'))!;
+  const socket = connect(unix.slice('unix:'.length));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const link = new SocketLink(socket, 'node');
+  const answers = new Collector<Record<string, unknown>>();
+  await handshake(link, INTRUDER, { role: 'dial', secret: robotSecret(), timeoutMs: 5000, clock: systemClock, then: (m) => answers.push(m as Record<string, unknown>) });
+  link.onMessage = (m) => answers.push(m as Record<string, unknown>);
+  const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => i % 251));
+  const text = 'é'.repeat(150); // 300 bytes of UTF-8
+  /** A CBOR head of major type `major` whose length (or count) is written in 8 bytes (0x1b). */
+  const wide = (major: number, length: number): Buffer => {
+    const head = Buffer.alloc(9);
+    head[0] = (major << 5) | 0x1b;
+    head.writeBigUInt64BE(BigInt(length), 1);
+    return head;
+  };
+  const utf8 = Buffer.from(text);
+  for (const id of [1, 2]) { // the second through a decoder that has read the first
+    // The call as a map of 6 entries (cbor-x writes its count in 2 bytes), made 7 by appending
+    // `args`: [[bytes, text]], written by hand, the inner array's count in 8 bytes too.
+    const rest = Buffer.from(codec.encode({ kind: 'call', id, to: counter!.address.text, from: 'intruder/1/0/7', method: 'echo', timeout: 5000 }));
+    t.deepEqual([rest[0], rest.readUInt16BE(1)], [0xb9, 6]);
+    rest.writeUInt16BE(7, 1);
+    const args = Buffer.concat([codec.encode('args'), Buffer.from([0x81]), wide(4, 2), wide(2, bytes.length), bytes, wide(3, utf8.length), utf8]);
+    socket.write(encodeFrame(Buffer.concat([rest, args])));
+  }
+  const replies = await answers.count(2, 'two replies');
+  for (const reply of replies) {
+    t.like(reply, { kind: 'reply' });
+    const [gotBytes, gotText] = reply.value as [Uint8Array, string];
+    t.deepEqual(Buffer.from(gotBytes), bytes);
+    t.is(gotText, text);
+  }
+});

@@ -233,7 +233,8 @@ function tagWidthsOf(tag: number): readonly number[] {
 
 /**
  * The widths a byte string's length may be written in, narrowest first. Not 8 bytes for a length
- * that fits in 4: cbor-x misreads an 8-byte length of 256 or more.
+ * that fits in 4: cbor-x with its native helper (cbor-extract, which this runtime does not load but
+ * a peer in JavaScript may) refuses an 8-byte length of 256 or more.
  */
 function lengthWidthsOf(length: number): readonly number[] {
   return length < 0x10000 ? LENGTH_WIDTHS_FROM_2 : length < 0x100000000 ? LENGTH_WIDTHS_FROM_4 : WIDTHS_FROM_8;

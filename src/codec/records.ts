@@ -1,4 +1,4 @@
-import { Encoder } from 'cbor-x';
+import { Encoder } from 'cbor-x/encode'; // not 'cbor-x': see cbor.ts
 
 /**
  * cbor-x's record structures, for a link whose two ends both offered them in the handshake

@@ -684,9 +684,23 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     return started ? this.#ready(actor) : null;
   }
 
+  /**
+   * Step two. If the directory does not take it (unreachable, or no answer in time), the start
+   * fails: the actor, started but never visible, is stopped (its onStop runs, its name is given
+   * back) rather than left running where no one can find it, holding the name a restart needs.
+   */
   #ready(actor: Actor): Actor | Promise<Actor> {
-    const ready = this.directory.ready(actor, this.callTimeout);
-    return ready === undefined ? actor : ready.then(() => actor);
+    const notReady = (error: unknown): never => {
+      void actor.stop('shutdown');
+      throw error;
+    };
+    let ready: void | Promise<void>;
+    try {
+      ready = this.directory.ready(actor, this.callTimeout);
+    } catch (error) {
+      return notReady(error);
+    }
+    return ready === undefined ? actor : ready.then(() => actor, notReady);
   }
 
   infoFor(actor: Actor, name: string): Registration {

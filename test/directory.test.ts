@@ -1,5 +1,6 @@
 import test from 'ava';
 import {
+  CallTimeoutError,
   ChildStartError,
   DIRECTORY_NAME,
   InvalidArgumentError,
@@ -14,7 +15,8 @@ import {
   type ServiceDirectory,
   type ServiceEvent,
 } from '../src/index.js';
-import { Collector, deferred, within } from './_support/wait.js';
+import { CHILD_START_MS, Collector, deferred, within } from './_support/wait.js';
+import { cliEnv, running } from './_support/cli.js';
 import { watchAdded, worker, type TestWorker } from './_support/workers.js';
 import { otherMachine } from './_support/machines.js';
 import type { Counter } from './fixtures/services.js';
@@ -234,4 +236,35 @@ test('named services spawned while the directory has look-ups queued all registe
   for (const name of ['person-0', 'person-19', 'person-20', 'person-199', 'person-219']) t.like(await directory.lookup(name), { name });
   await Promise.all(sups.map((sup) => sup.stop()));
   t.is((await node.services()).filter((s) => s.name.startsWith('person-')).length, 20, 'the services spawned on the node stay');
+});
+
+test('a service that started but was never made visible (its directory did not answer ready in time) is stopped, and its name is free again', async (t) => {
+  const directory = running(t, cliEnv(), 'directory', '--listen', 'tcp:127.0.0.1:0', '--json');
+  const listening = JSON.parse(await directory.line('stdout', /"listening"/, CHILD_START_MS)) as { endpoints: string[] };
+  const pid = directory.child.pid!;
+  const node = await start({ machineId: 'late-ready', directory: listening.endpoints.find((e) => e.startsWith('tcp:'))!, callTimeout: 500, onWarning: () => {} });
+  t.teardown(() => node.stop());
+  const starting = deferred();
+  const release = deferred();
+  const stopped = deferred<unknown>();
+  class SlowStart extends Service {
+    override async onStart(): Promise<void> {
+      starting.resolve();
+      await release.promise;
+    }
+    override onStop(reason: unknown): void {
+      stopped.resolve(reason);
+    }
+  }
+  const spawn = node.spawn(SlowStart, { name: 'slow' });
+  await within(starting.promise, 'the service to start, its name registered');
+  // The directory stops answering between the two steps: `ready` gets no answer in time.
+  process.kill(pid, 'SIGSTOP');
+  t.teardown(() => void process.kill(pid, 'SIGCONT'));
+  release.resolve();
+  await t.throwsAsync(spawn, { instanceOf: CallTimeoutError });
+  t.is(await within(stopped.promise, 'the service to be stopped'), 'shutdown');
+  process.kill(pid, 'SIGCONT');
+  t.truthy(await node.spawn(Idle, { name: 'slow' }), 'the name is free for the next start');
+  t.is((await node.services()).filter((s) => s.name === 'slow').length, 1);
 });

@@ -435,8 +435,9 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     target.onExit(cancel);
   }
 
-  childNode(node: string, exited: Promise<ExitReason>): void {
+  childNode(node: string, endpoints: readonly string[], exited: Promise<ExitReason>): void {
     this.#childNodes.set(node, exited);
+    this.router.learn(node, endpoints);
     // Forgotten a while after it ended: monitors of it have fired by then.
     void exited.then(() => setTimeout(() => this.#childNodes.delete(node), 5000).unref());
   }

@@ -11,6 +11,7 @@ import {
   UnreachableError,
   routeOf,
   start,
+  supervisor,
   type Down,
 } from '../src/index.js';
 import { Counter, MODULE } from './fixtures/services.js';
@@ -210,4 +211,25 @@ test.serial('a monitor on a service in a worker or a process that exits hard rep
     t.true(reason instanceof ChildExitError, `${where}: ${String(reason)}`);
     t.regex(String((reason as Error).message), /exited with code 3/);
   }
+});
+
+test.serial('a supervisor placed in a worker or a process is part of the node\'s tree: its children are listed through it', async (t) => {
+  const node = await start({ machineId: 'loc-tree' });
+  t.teardown(() => node.stop());
+  // test/fixtures/head.ts exports `limb`, a supervisor of one service. The spec's own `start`
+  // only says it is a supervisor: the worker or process starts the module's.
+  const HEAD_TREE = new URL('./fixtures/head.ts', import.meta.url).href;
+  const limbs = supervisor({
+    children: [
+      { id: 'left', start: supervisor({ children: [] }), in: 'worker', module: HEAD_TREE, export: 'limb' },
+      { id: 'right', start: supervisor({ children: [] }), in: 'process', module: HEAD_TREE, export: 'limb' },
+    ],
+  });
+  await node.supervise(limbs, { id: 'limbs' });
+  const services = (await node.tree()).children!.find((c) => c.id === 'services')!;
+  const tree = services.children!.find((c) => c.id === 'limbs')!;
+  t.like(tree.children, [
+    { id: 'left', in: 'worker', children: [{ id: 'head' }] },
+    { id: 'right', in: 'process', children: [{ id: 'head' }] },
+  ]);
 });

@@ -64,7 +64,7 @@ async function run(config: ChildConfig): Promise<void> {
       send({ kind: 'exited', reason: reasonText(down.reason) });
       void leave(0);
     });
-    send({ kind: 'started', address: ref.address.text, pid: process.pid });
+    send({ kind: 'started', address: ref.address.text, pid: process.pid, endpoints: node.endpoints });
   } catch (error) {
     send({ kind: 'failed', error: toWire(error) });
     await leave(1);

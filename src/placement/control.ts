@@ -26,7 +26,7 @@ export interface ChildConfig {
  * started, the child is a node like any other and is called through the router.
  */
 export type ToParent =
-  | { readonly kind: 'started'; readonly address: string; readonly pid: number }
+  | { readonly kind: 'started'; readonly address: string; readonly pid: number; readonly endpoints: readonly string[] }
   | { readonly kind: 'ignored' }
   | { readonly kind: 'failed'; readonly error: WireError }
   | { readonly kind: 'exited'; readonly reason: string }

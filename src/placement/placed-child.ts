@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Actor, ExitReason } from '../actor.js';
+import { Address } from '../address.js';
 import { IGNORE, type Behaviour } from '../behaviour.js';
 import { fromWire } from '../codec/wire-error.js';
 import { NoSuchMethodError } from '../errors.js';
@@ -25,11 +26,13 @@ export interface PlacementHost {
   childListen(): string[];
   warn(message: string, error?: unknown): void;
   /**
-   * The child's node (`machineId/processId/threadId`) runs in this worker or process; `exited`
-   * settles with why it ended, for monitors whose link to it closed (the real cause, not
-   * `noconnection`).
+   * The child's node (`machineId/processId/threadId`) runs in this worker or process, reached at
+   * `endpoints` (an unnamed child is in no directory entry); `exited` settles with why it ended,
+   * for monitors whose link to it closed (the real cause, not `noconnection`).
    */
-  childNode(node: string, exited: Promise<ExitReason>): void;
+  childNode(node: string, endpoints: readonly string[], exited: Promise<ExitReason>): void;
+  /** Calls the actor at `address` (a supervisor placed in the child, for its tree). */
+  callAddress(address: Address, method: string, args: unknown[], timeoutMs: number): Promise<unknown>;
 }
 
 /** The exit of a worker or child process that did not say why: killed, crashed, or exited early. */
@@ -121,7 +124,7 @@ export class PlacedChild implements Behaviour {
         if (m.kind === 'started') {
           started = true;
           this.#address = m.address;
-          this.host.childNode(m.address.slice(0, m.address.lastIndexOf('/')), this.#exitReason);
+          this.host.childNode(m.address.slice(0, m.address.lastIndexOf('/')), m.endpoints, this.#exitReason);
           resolve(undefined);
         } else if (m.kind === 'ignored') {
           started = true;
@@ -158,9 +161,13 @@ export class PlacedChild implements Behaviour {
     else self.crash(reason instanceof Error ? reason : new Error(String(reason)));
   }
 
-  handle(method: string): unknown {
+  handle(method: string, args: unknown[]): unknown {
     if (method === '@address') return this.#address;
-    throw new NoSuchMethodError(this.#self!.target(method), ['@address']);
+    // The supervisor it stands in for answers for its own tree (node.tree() walks through here).
+    if (method === '@tree' && this.child.type === 'supervisor' && this.#address !== null) {
+      return this.host.callAddress(Address.parse(this.#address), '@tree', args, this.host.callTimeout);
+    }
+    throw new NoSuchMethodError(this.#self!.target(method), this.child.type === 'supervisor' ? ['@address', '@tree'] : ['@address']);
   }
 
   /** A clean stop: the child node stops its service, then exits. The supervisor's shutdown timeout bounds the wait. */

@@ -1,10 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
-import { BadMessageError, connect, gateway, hashToken, InvalidArgumentError, routeOf, start, transfer, type GatewayOptions, type Node, type Remote } from '../src/index.js';
+import { BadMessageError, connect, gateway, hashToken, InvalidArgumentError, ROBOT_METRICS_NAME, robotMetrics, routeOf, start, transfer, type GatewayOptions, type Node, type NodeMetrics, type Remote, type RobotMetricsService } from '../src/index.js';
 import { makeCerts } from './_support/certs.js';
 import { freePort } from './_support/real-parts.js';
 import { checksum, Counter, MODULE } from './fixtures/services.js';
 import { otherMachine } from './_support/machines.js';
-import { within } from './_support/wait.js';
+import { deferred, within } from './_support/wait.js';
 
 // What robots send: camera frames, laser scans, nested messages. Each path carries them intact
 // and in order; a large one does not hold up small calls to other services on the same link.
@@ -121,6 +121,33 @@ test.serial('a method that borrows its bytes gets each large payload intact in m
     t.true(await looked(frames[4]!), `${path}: borrowed memory is used again`);
     t.deepEqual(await counter.keptSums(), [checksum(frames[2]!)], `${path}: the bytes kept are intact`);
   }
+});
+
+test.serial('the memory a node keeps for borrowed payloads shows in its metrics, and is let go once no large payload has come for 5 s', async (t) => {
+  const node = await start({ machineId: 'payload-idle' });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'recorder', in: 'process', module: MODULE });
+  const recorder = await node.service<Counter>('recorder');
+  const address = routeOf(recorder).address;
+  const recorderNode = address.slice(0, address.lastIndexOf('/'));
+  const keptThere = (samples: readonly NodeMetrics[]): number | undefined => samples.find((m) => m.node === recorderNode)?.memory.receiveBuffers;
+  t.is((await node.metricsOf(recorderNode)).memory.receiveBuffers, 0, 'nothing kept before a payload');
+  const frame = pattern(1024 * 1024 + 5, 1); // over 256 KiB: sent in slices
+  await recorder.look(frame);
+  const lookedAt = performance.now();
+  const kept = (await node.metricsOf(recorderNode)).memory.receiveBuffers;
+  t.true(kept >= frame.length && kept <= frame.length * 1.125, `the buffer given back is kept (${kept} bytes)`);
+  // Watch the recorder's node, sample after sample, until its memory is let go.
+  await node.spawn(robotMetrics(node, { interval: 250 }), { name: ROBOT_METRICS_NAME });
+  const metrics = await node.service<RobotMetricsService>(ROBOT_METRICS_NAME);
+  const letGo = deferred();
+  const watching = await metrics.samples.connect((samples) => {
+    if (keptThere(samples) === 0) letGo.resolve();
+  });
+  t.teardown(() => watching.off());
+  await within(letGo.promise, 'the kept buffer to be let go', 15_000);
+  const after = performance.now() - lookedAt;
+  t.true(after > 4000, `kept for a while, for payloads that may still come (let go ${after.toFixed(0)} ms after)`);
 });
 
 test.serial('an async method that borrows its bytes has them until its promise settles, while other payloads arrive', async (t) => {

@@ -3,6 +3,7 @@ import type { Actor } from '../actor.js';
 import type { Path } from '../address.js';
 import type { Peer } from '../routing/peer.js';
 import type { HistogramData } from './histogram.js';
+import { receiveBuffers } from '../transport/receive-buffers.js';
 
 /** One actor, as `node.metrics()` reports it. */
 export interface ActorMetrics {
@@ -87,8 +88,11 @@ export interface NodeMetrics {
   readonly links: readonly LinkMetrics[];
   /** Event-loop delay of this thread in ms since the first sample (p50, p99, max), and its utilisation since the previous sample (0..1). */
   readonly eventLoop: { readonly delayP50Ms: number; readonly delayP99Ms: number; readonly delayMaxMs: number; readonly utilization: number };
-  /** Memory of this thread's heap and of the whole process, in bytes. */
-  readonly memory: { readonly heapUsed: number; readonly heapTotal: number; readonly rss: number };
+  /**
+   * Memory of this thread's heap and of the whole process, in bytes; and the memory this thread
+   * keeps to receive large payloads into (see Service.borrowing), let go after 5 s without them.
+   */
+  readonly memory: { readonly heapUsed: number; readonly heapTotal: number; readonly rss: number; readonly receiveBuffers: number };
 }
 
 /** What the sampler reads from its node. */
@@ -133,7 +137,7 @@ export class MetricsSampler {
       ...this.#actors(),
       links: [...this.source.openLinks].map((peer) => this.#link(peer)),
       eventLoop: { delayP50Ms: ns(loopDelay.percentile(50)), delayP99Ms: ns(loopDelay.percentile(99)), delayMaxMs: ns(loopDelay.max), utilization },
-      memory: { heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, rss: memory.rss },
+      memory: { heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, rss: memory.rss, receiveBuffers: receiveBuffers.keptBytes },
     };
   }
 

@@ -10,7 +10,8 @@
  * for a full collection (V8 starts one for every 64 MB of new outside memory; in a trace on this
  * machine kind each paused the receiving process for 1.4-10 ms). A method listed in its class's
  * `borrowing` reads its arguments only until its call is over, so its buffer is kept here then,
- * and the next payload of that size is received into it.
+ * and the next payload of that size is received into it. What is kept is let go after
+ * KEEP_IDLE_MS without large payloads, and a node's metrics show it (memory.receiveBuffers).
  *
  * One set per thread (a module instance per thread). Nothing here is shared with a peer: a
  * buffer taken is written whole by the slices before anything reads it.
@@ -18,6 +19,11 @@
 
 /** The most bytes kept for later payloads; a buffer given back beyond it is left to the collector. */
 export const MAX_KEPT_BYTES = 128 * 1024 * 1024;
+/**
+ * Kept buffers are let go when no large payload has been received into one or given back for
+ * this long: a stream of frames keeps its memory, and after it the memory returns.
+ */
+export const KEEP_IDLE_MS = 5000;
 
 /**
  * The size of buffer a payload of `length` bytes is received into: rounded up to the next eighth
@@ -34,6 +40,10 @@ class ReceiveBuffers {
   #keptBytes = 0;
   /** The buffer each borrowed argument list is a view of, until its call is over. */
   readonly #lent = new WeakMap<readonly unknown[], ArrayBuffer>();
+  /** When a kept buffer was last taken or given back (performance.now()). */
+  #lastUse = 0;
+  /** Armed while buffers are kept (unref'd: it keeps no program alive). */
+  #sweep: NodeJS.Timeout | null = null;
 
   /** Bytes kept now for later payloads. */
   get keptBytes(): number {
@@ -49,7 +59,10 @@ class ReceiveBuffers {
     const size = sizeClassOf(length);
     let buffer = this.#kept.get(size)?.pop();
     if (buffer === undefined) buffer = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
-    else this.#keptBytes -= size;
+    else {
+      this.#keptBytes -= size;
+      this.#lastUse = performance.now();
+    }
     if (length < size) new Uint8Array(buffer, length).fill(0);
     return Buffer.from(buffer, 0, length);
   };
@@ -70,7 +83,22 @@ class ReceiveBuffers {
     if (list === undefined) this.#kept.set(size, (list = []));
     list.push(buffer);
     this.#keptBytes += size;
+    this.#lastUse = performance.now();
+    if (this.#sweep === null) this.#sweep = setTimeout(this.#release, KEEP_IDLE_MS).unref();
   }
+
+  /** Lets every kept buffer go if none was used for KEEP_IDLE_MS; else looks again when that is up. */
+  readonly #release = (): void => {
+    this.#sweep = null;
+    if (this.#keptBytes === 0) return;
+    const idle = performance.now() - this.#lastUse;
+    if (idle < KEEP_IDLE_MS) {
+      this.#sweep = setTimeout(this.#release, KEEP_IDLE_MS - idle).unref();
+      return;
+    }
+    this.#kept.clear();
+    this.#keptBytes = 0;
+  };
 }
 
 export const receiveBuffers = new ReceiveBuffers();

@@ -4,7 +4,8 @@
  * (port), a service process (unix), another machine (tcp) and through that machine's Gateway,
  * beside the raw floor of the same path moving the same payload, interleaved in rounds. Then the
  * head-of-line rows: the p99 of small calls on a tcp link, idle and while 64 MiB payloads flow on
- * it to another service (one that owns what it gets, then one that borrows it). On the built
+ * it to another service (one that owns what it gets, then one that borrows it), on a link the
+ * receiving node dialed and on one it accepted. On the built
  * runtime (dist/). Asserts nothing.
  *
  *   npm run bench:payloads              table
@@ -193,9 +194,11 @@ async function otherMachine(node: Node): Promise<{ process: ChildProcess; gatewa
 /**
  * Head-of-line blocking: the p99 of small calls to echo-tcp with the link idle, then while
  * 64 MiB payloads go to `sinkName` on the same link one after another (sink-tcp, which owns what
- * it gets, or borrowing-sink-tcp, which borrows it: see Service.borrowing).
+ * it gets, or borrowing-sink-tcp, which borrows it: see Service.borrowing). `receiver`: whether
+ * the sink's node dialed the link or accepted it (a node reads the sockets it dials into one
+ * buffer of its thread, transport/shared-reads.ts, and those it accepts as Node gives them).
  */
-async function headOfLine(node: Node, sinkName: string): Promise<Record<string, unknown>> {
+async function headOfLine(node: Node, sinkName: string, receiver: 'dialed' | 'accepted'): Promise<Record<string, unknown>> {
   const echo = await node.service<Echo>('echo-tcp');
   const sink = await node.service<Sink>(sinkName);
   const samples = quick ? 500 : 3000;
@@ -220,6 +223,7 @@ async function headOfLine(node: Node, sinkName: string): Promise<Record<string, 
     measure: 'head-of-line',
     path: routeOf(echo).path,
     sink: sinkName,
+    receiver,
     large_payload_MiB: LARGE / 2 ** 20,
     large_MB_per_s: Math.round(moved / seconds / 1e6),
     idle_p50_us: round(pct(idle, 0.5) * 1000),
@@ -255,7 +259,13 @@ for (const payload of PAYLOADS) {
   rows.push(await measure(payload, 'gateway', 'the same call from inside over TCP', bounce(machine), bounce(outside)));
   if (!json) console.error(`bench: ${payload.name} done`);
 }
-rows.push(await headOfLine(node, 'sink-tcp'), await headOfLine(node, 'borrowing-sink-tcp'));
+// The other machine dialed this node (it joined its directory), so its sinks read a link it
+// dialed. A second node here, which dials the other machine when it first calls it, makes a
+// link that the sinks' node accepted.
+rows.push(await headOfLine(node, 'sink-tcp', 'dialed'), await headOfLine(node, 'borrowing-sink-tcp', 'dialed'));
+const dialer = await start({ machineId: 'bench-payloads-dialer', directory: node.endpoints.find((e) => e.startsWith('tcp:'))!, maxMessageBytes: MAX_MESSAGE, onWarning: () => {} });
+rows.push(await headOfLine(dialer, 'sink-tcp', 'accepted'), await headOfLine(dialer, 'borrowing-sink-tcp', 'accepted'));
+await dialer.stop();
 await session.close();
 other.process.send('stop');
 await node.stop();

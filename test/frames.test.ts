@@ -166,6 +166,29 @@ test('sliced frames: a large payload comes out whole, once, in its place among w
   t.deepEqual(updates, [262_144, 7]);
 });
 
+test('frames read from one buffer used again for every read (a socket\'s shared reads) come out intact: what the decoder hands out or keeps is its own', (t) => {
+  const large = Buffer.from(Array.from({ length: 2 * SLICE_BYTES + 777 }, (_, i) => (i * 7) & 0xff));
+  const payloads = [Buffer.from('a'), Buffer.alloc(300, 5), large, Buffer.from(Array.from({ length: 40_000 }, (_, i) => i & 0xff)), Buffer.from('last')];
+  const stream = slicedStream(payloads);
+  const shared = Buffer.alloc(64 * 1024);
+  const rng = random(23);
+  for (let round = 0; round < 40; round++) {
+    const frames: Buffer[] = []; // as handed out: not copied, so a view of `shared` would show
+    const decoder = new FrameDecoder((f) => frames.push(f), (e) => t.fail(e.message), 4 * SLICE_BYTES);
+    decoder.sliced = true;
+    for (let at = 0; at < stream.length; ) {
+      const n = Math.min(shared.length, stream.length - at, 1 + Math.floor(rng() * (round % 2 === 0 ? 20 : shared.length)));
+      stream.copy(shared, 0, at, at + n);
+      decoder.push(shared.subarray(0, n), true);
+      shared.fill(0xee); // the next read writes over it
+      at += n;
+    }
+    decoder.end();
+    t.is(frames.length, payloads.length, `round ${round}`);
+    t.true(frames.every((f, i) => f.equals(payloads[i]!) && f.buffer !== shared.buffer), `round ${round}: every payload intact, in memory of its own`);
+  }
+});
+
 test('sliced frames that break the rules close the link with BAD_FRAME, once', (t) => {
   const word = (n: number): Buffer => {
     const b = Buffer.alloc(4);

@@ -90,10 +90,26 @@ export class FrameDecoder {
     return this.#buffered;
   }
 
-  push(chunk: Buffer): void {
+  /**
+   * Reads `chunk`. `transient`: its memory is used again once this returns (a socket's reads into
+   * one buffer of the thread, transport/shared-reads.ts), so what is kept of it is copied: every
+   * payload handed out is then memory of its own, and the part of a frame still to come is kept
+   * as a copy. Each byte is copied once, as with chunks of their own.
+   */
+  push(chunk: Buffer, transient = false): void {
     if (this.#failed || chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
+    this.#read(transient ? chunk.buffer : null);
+    // The rest of a transient chunk (the start of a frame) is copied; earlier leftovers were.
+    if (transient && this.#chunks.length > 0) {
+      const last = this.#chunks.length - 1;
+      if (this.#chunks[last]!.buffer === chunk.buffer) this.#chunks[last] = Buffer.from(this.#chunks[last]!);
+    }
+  }
+
+  /** Hands out every whole frame there is; a payload that is a view of `transient` is copied first. */
+  #read(transient: ArrayBufferLike | null): void {
     for (;;) {
       if (this.#need < 0) {
         if (this.#buffered < HEADER_BYTES) return;
@@ -120,7 +136,8 @@ export class FrameDecoder {
         continue;
       }
       if (this.#buffered < this.#need) return;
-      const payload = this.#take(this.#need);
+      let payload = this.#take(this.#need);
+      if (payload.buffer === transient) payload = Buffer.from(payload);
       this.#need = -1;
       this.onFrame(payload, false);
       if (this.#failed) return; // the frame handler closed us

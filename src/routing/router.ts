@@ -9,6 +9,7 @@ import { handshake, type NodeIdentity, type Role } from '../transport/handshake.
 import type { Link } from '../transport/link.js';
 import { PortLink } from '../transport/port-link.js';
 import { SocketLink } from '../transport/socket-link.js';
+import { withSharedReads } from '../transport/shared-reads.js';
 import { candidates, formatEndpoint, parseEndpoint, type Endpoint } from './endpoints.js';
 import { Listeners, socketFolder } from './listeners.js';
 import { Peer, type PeerHost } from './peer.js';
@@ -293,8 +294,8 @@ export class Router {
   }
 
   #socketTo(endpoint: Endpoint): Socket {
-    if (endpoint.kind === 'unix') return netConnect(endpoint.path);
-    if (endpoint.kind === 'tcp') return netConnect(endpoint.port, endpoint.host);
+    if (endpoint.kind === 'unix') return withSharedReads((reads) => netConnect({ path: endpoint.path, ...reads }));
+    if (endpoint.kind === 'tcp') return withSharedReads((reads) => netConnect({ port: endpoint.port, host: endpoint.host, ...reads }));
     if (this.host.tls === undefined) {
       const socket = new Socket();
       process.nextTick(() => socket.destroy(new Error("a tls: endpoint needs this node's certificate (start({ tls }) or QIACT_TLS_*)")));

@@ -8,6 +8,7 @@ import { orderKeyOf } from '../messages.js';
 import { Traffic, type Link } from './link.js';
 import { OutgoingSlices, SLICE_BYTES, WINDOW_BYTES, WINDOW_UPDATE_EVERY } from './outgoing-slices.js';
 import { receiveBuffers } from './receive-buffers.js';
+import { readSharedReads } from './shared-reads.js';
 
 /** Slices handed to the socket and not yet flushed to the kernel: one being written, one ready behind it. */
 const SLICES_AHEAD = 2;
@@ -91,7 +92,7 @@ export class SocketLink implements Link {
       this.#readUntold = 0;
     };
     socket.setNoDelay?.(true);
-    socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk));
+    if (!readSharedReads(socket, (chunk, transient) => this.#decoder.push(chunk, transient))) socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk));
     socket.on('end', () => {
       this.#decoder.end();
       this.close();

@@ -1,0 +1,58 @@
+import type { Socket } from 'node:net';
+
+/**
+ * Reads of the sockets a thread dials, into one buffer of the thread.
+ *
+ * Normally Node reads a socket into fresh memory, 64 KiB a read: a 64 MiB camera frame is 1,024
+ * new buffers, and V8 starts a full collection for every 64 MB of new memory outside its heap.
+ * With 64 MiB payloads flowing on a tcp link, that paused the receiver every few frames and set
+ * the p99 of small calls on the link at 9-12 ms (bench:payloads, head-of-line rows). Read into one
+ * buffer instead (Node's `onread`), each read is copied at once where it belongs (the payload being
+ * put together, or the frame it starts) and no memory is made per read.
+ *
+ * Node offers `onread` only to a socket it creates (one this node dials), not to one its server
+ * accepts: accepted links read as before. One buffer serves every such socket of the thread, since
+ * a read is handed on and copied before the next read of any socket runs.
+ */
+const READ_BYTES = 1024 * 1024;
+
+let buffer: Buffer | null = null;
+/** What reads each socket's bytes; until it is set, its reads wait here as copies. */
+const readers = new WeakMap<Socket, (chunk: Buffer) => void>();
+const early = new WeakMap<Socket, Buffer[]>();
+
+/**
+ * A socket made by `create` with the options given to it (`{ onread }`, which `net.connect`
+ * passes on to the socket), whose reads go to the function `readSharedReads` sets.
+ */
+export function withSharedReads(create: (options: { onread: { buffer: Buffer; callback: (bytes: number) => boolean } }) => Socket): Socket {
+  buffer ??= Buffer.allocUnsafeSlow(READ_BYTES);
+  const shared = buffer;
+  const socket = create({
+    onread: {
+      buffer: shared,
+      callback: (bytes) => {
+        const chunk = shared.subarray(0, bytes);
+        const read = readers.get(socket);
+        if (read !== undefined) read(chunk);
+        else early.get(socket)!.push(Buffer.from(chunk));
+        return true; // go on reading (false would pause the socket)
+      },
+    },
+  });
+  early.set(socket, []);
+  return socket;
+}
+
+/**
+ * Sets what reads `socket`: a function called with each read's bytes, which are valid only until
+ * it returns. False for a socket not made by `withSharedReads` (it emits 'data' as usual).
+ */
+export function readSharedReads(socket: Socket, read: (chunk: Buffer, transient: boolean) => void): boolean {
+  const waiting = early.get(socket);
+  if (waiting === undefined) return false;
+  early.delete(socket);
+  for (const chunk of waiting) read(chunk, false);
+  readers.set(socket, (chunk) => read(chunk, true));
+  return true;
+}

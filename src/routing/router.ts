@@ -301,7 +301,8 @@ export class Router {
       process.nextTick(() => socket.destroy(new Error("a tls: endpoint needs this node's certificate (start({ tls }) or QIACT_TLS_*)")));
       return socket;
     }
-    return tlsConnect(tlsDialOptions(this.host.tls, endpoint.host, endpoint.port));
+    const tls = this.host.tls;
+    return withSharedReads((reads) => tlsConnect({ ...tlsDialOptions(tls, endpoint.host, endpoint.port), ...reads }));
   }
 
   /**

@@ -10,8 +10,8 @@ import type { Socket } from 'node:net';
  * buffer instead (Node's `onread`), each read is copied at once where it belongs (the payload being
  * put together, or the frame it starts) and no memory is made per read.
  *
- * Node offers `onread` only to a socket it creates (one this node dials), not to one its server
- * accepts: accepted links read as before. One buffer serves every such socket of the thread, since
+ * Node offers `onread` only to a socket it creates (one this node dials: unix, tcp or tls, whose
+ * decrypted bytes it writes there), not to one its server accepts: accepted links read as before. One buffer serves every such socket of the thread, since
  * a read is handed on and copied before the next read of any socket runs.
  */
 const READ_BYTES = 1024 * 1024;

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { withSharedReads } from '../transport/shared-reads.js';
 import { InvalidArgumentError, UnreachableError } from '../errors.js';
 import type { Link } from '../transport/link.js';
 import { SocketLink } from '../transport/socket-link.js';
@@ -44,14 +45,18 @@ export class TlsDialer implements Dialer {
     const socket = await new Promise<TLSSocket>((resolve, reject) => {
       // `host` also names whom the certificate must be for (a name, or an IP in subjectAltName).
       const servername = o.servername ?? (isIP(host) ? undefined : host);
-      const s = tlsConnect({
-        host,
-        port,
-        ...(raw === undefined ? {} : { socket: raw }),
-        ...(servername === undefined ? {} : { servername }),
-        ...(o.ca === undefined ? {} : { ca: o.ca }),
-        ...(o.cert === undefined ? {} : { cert: o.cert, key: o.key }),
-      });
+      // Read into the thread's one buffer (Node does so only without a proxy's tunnel under it).
+      const s = withSharedReads((reads) =>
+        tlsConnect({
+          host,
+          port,
+          ...(raw === undefined ? {} : { socket: raw }),
+          ...(servername === undefined ? {} : { servername }),
+          ...(o.ca === undefined ? {} : { ca: o.ca }),
+          ...(o.cert === undefined ? {} : { cert: o.cert, key: o.key }),
+          ...reads,
+        }),
+      );
       const timer = setTimeout(() => {
         s.destroy();
         reject(new UnreachableError(this.url, `no TLS connection within ${timeoutMs} ms`));

@@ -3,7 +3,9 @@
 // written in 8 bytes: valid CBOR that other languages' libraries may write, refused as
 // 'undecodable'. These entries are cbor-x without it (the same code, in JavaScript only). What it
 // saved: half the decode time of payloads of many strings, ~1 ms on a 150 KB listing of 1,000
-// services; nothing on small messages, where cbor-x does not call it.
+// services; nothing on small messages, where cbor-x does not call it. (The helper is set on the
+// decoder module that every entry shares: an application that imports 'cbor-x' itself in the same
+// process turns it back on for qiact too.)
 import { Decoder } from 'cbor-x/decode';
 import { Encoder } from 'cbor-x/encode';
 import { BadFrameError } from '../errors.js';

@@ -10,9 +10,11 @@ import type { Socket } from 'node:net';
  * buffer instead (Node's `onread`), each read is copied at once where it belongs (the payload being
  * put together, or the frame it starts) and no memory is made per read.
  *
- * Node offers `onread` only to a socket it creates (one this node dials: unix, tcp or tls, whose
- * decrypted bytes it writes there), not to one its server accepts: accepted links read as before. One buffer serves every such socket of the thread, since
- * a read is handed on and copied before the next read of any socket runs.
+ * Node offers `onread` only to a socket it creates: one a node dials (unix, tcp, or tls, whose
+ * decrypted bytes TLS writes there) or an outside client's TLS socket to the Gateway. A socket a
+ * server accepts reads as before, and so does TLS over a proxy's tunnel. One buffer serves every
+ * such socket of the thread, since each read is handed on and copied before the next read of any
+ * socket runs.
  */
 const READ_BYTES = 1024 * 1024;
 
@@ -25,7 +27,7 @@ const early = new WeakMap<Socket, Buffer[]>();
  * A socket made by `create` with the options given to it (`{ onread }`, which `net.connect`
  * passes on to the socket), whose reads go to the function `readSharedReads` sets.
  */
-export function withSharedReads(create: (options: { onread: { buffer: Buffer; callback: (bytes: number) => boolean } }) => Socket): Socket {
+export function withSharedReads<S extends Socket>(create: (options: { onread: { buffer: Buffer; callback: (bytes: number) => boolean } }) => S): S {
   buffer ??= Buffer.allocUnsafeSlow(READ_BYTES);
   const shared = buffer;
   const socket = create({
@@ -45,14 +47,14 @@ export function withSharedReads(create: (options: { onread: { buffer: Buffer; ca
 }
 
 /**
- * Sets what reads `socket`: a function called with each read's bytes, which are valid only until
- * it returns. False for a socket not made by `withSharedReads` (it emits 'data' as usual).
+ * Sets what reads `socket` when it was made by `withSharedReads`: a function called with each
+ * read's bytes, valid only until it returns. (Its 'data' events still carry whatever Node does not
+ * read that way, e.g. a TLS socket over a proxy's tunnel, which Node reads as usual.)
  */
-export function readSharedReads(socket: Socket, read: (chunk: Buffer, transient: boolean) => void): boolean {
+export function readSharedReads(socket: Socket, read: (chunk: Buffer, transient: boolean) => void): void {
   const waiting = early.get(socket);
-  if (waiting === undefined) return false;
+  if (waiting === undefined) return;
   early.delete(socket);
   for (const chunk of waiting) read(chunk, false);
   readers.set(socket, (chunk) => read(chunk, true));
-  return true;
 }

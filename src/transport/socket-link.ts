@@ -92,7 +92,8 @@ export class SocketLink implements Link {
       this.#readUntold = 0;
     };
     socket.setNoDelay?.(true);
-    if (!readSharedReads(socket, (chunk, transient) => this.#decoder.push(chunk, transient))) socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk));
+    socket.on('data', (chunk: Buffer) => this.#decoder.push(chunk));
+    readSharedReads(socket, (chunk, transient) => this.#decoder.push(chunk, transient));
     socket.on('end', () => {
       this.#decoder.end();
       this.close();

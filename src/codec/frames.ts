@@ -93,8 +93,9 @@ export class FrameDecoder {
   /**
    * Reads `chunk`. `transient`: its memory is used again once this returns (a socket's reads into
    * one buffer of the thread, transport/shared-reads.ts), so what is kept of it is copied: every
-   * payload handed out is then memory of its own, and the part of a frame still to come is kept
-   * as a copy. Each byte is copied once, as with chunks of their own.
+   * payload handed out is then memory of its own, and the start of a frame whose rest is still to
+   * come is kept as a copy (so a frame across reads is copied twice; a sliced payload, put
+   * together as it comes, once).
    */
   push(chunk: Buffer, transient = false): void {
     if (this.#failed || chunk.length === 0) return;

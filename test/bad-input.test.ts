@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { random } from './_support/seeded.js';
 import { connect, createServer, type Socket } from 'node:net';
 import { createCodec } from '../src/codec/cbor.js';
@@ -194,10 +194,14 @@ test('fuzzing a node listener before and after the handshake: each bad connectio
   t.true(warnings.values.length > 0, 'what was refused was logged');
 });
 
-test('a node answers at the bounds the protocol page gives: ids up to 2^53−1 even as CBOR uint64, a call to another node\'s address "not on this node", and past 2^53 a refusal', async (t) => {
-  const node = await start({ machineId: 'bounds', onWarning: () => {} });
+/**
+ * A node with a Counter, and a socket link to it from INTRUDER that has passed the handshake:
+ * what the node sends back is collected in `answers`.
+ */
+async function counterBehindProvenLink(t: ExecutionContext, machineId: string) {
+  const node = await start({ machineId, onWarning: () => {} });
   t.teardown(() => node.stop());
-  const counter = await node.spawn(Counter, { name: 'counter' });
+  const counter = (await node.spawn(Counter, { name: 'counter' }))!;
   const unix = node.endpoints.find((e) => e.startsWith('unix:'))!;
   const socket = connect(unix.slice('unix:'.length));
   await new Promise((resolve) => socket.once('connect', resolve));
@@ -205,10 +209,15 @@ test('a node answers at the bounds the protocol page gives: ids up to 2^53−1 e
   const answers = new Collector<Record<string, unknown>>();
   await handshake(link, INTRUDER, { role: 'dial', secret: robotSecret(), timeoutMs: 5000, clock: systemClock, then: (m) => answers.push(m as Record<string, unknown>) });
   link.onMessage = (m) => answers.push(m as Record<string, unknown>);
+  return { node, counter, socket, link, answers };
+}
+
+test('a node answers at the bounds the protocol page gives: ids up to 2^53−1 even as CBOR uint64, a call to another node\'s address "not on this node", and past 2^53 a refusal', async (t) => {
+  const { node, counter, socket, link, answers } = await counterBehindProvenLink(t, 'bounds');
   const call = (id: number | bigint, to: string): void =>
     void link.send({ kind: 'call', id, to, from: 'intruder/1/0/7', method: 'add', args: [1], timeout: 5000 });
-  call(2n ** 32n, counter!.address.text); // cbor-x writes a bigint as a CBOR uint64, as other languages do
-  call(2n ** 53n - 1n, counter!.address.text);
+  call(2n ** 32n, counter.address.text); // cbor-x writes a bigint as a CBOR uint64, as other languages do
+  call(2n ** 53n - 1n, counter.address.text);
   call(3, 'elsewhere/1/0/1');
   const byId = new Map((await answers.count(3, 'three answers')).map((m) => [m.id, m]));
   t.like(byId.get(2 ** 32), { kind: 'reply', value: 1 });
@@ -216,22 +225,13 @@ test('a node answers at the bounds the protocol page gives: ids up to 2^53−1 e
   const third = byId.get(3);
   t.like(third, { kind: 'fail', error: { code: 'UNREACHABLE' } });
   t.regex((third!.error as { message: string }).message, /not on this node \(bounds\/\d+\/0\): a node does not forward/);
-  call(2n ** 53n, counter!.address.text);
+  call(2n ** 53n, counter.address.text);
   t.regex(String((await within(link.closed, 'an id past 2^53−1 to close the link'))?.message ?? 'closed'), /closed|reset|id must be a whole number/);
   t.is(await (await node.service<Counter>('counter')).add(1), 3, 'and the node goes on');
 });
 
 test('a node reads byte strings, text strings and arrays whose length is written in 8 bytes, as some CBOR libraries of other languages write them', async (t) => {
-  const node = await start({ machineId: 'wide-lengths', onWarning: () => {} });
-  t.teardown(() => node.stop());
-  const counter = await node.spawn(Counter, { name: 'counter' });
-  const unix = node.endpoints.find((e) => e.startsWith('unix:'))!;
-  const socket = connect(unix.slice('unix:'.length));
-  await new Promise((resolve) => socket.once('connect', resolve));
-  const link = new SocketLink(socket, 'node');
-  const answers = new Collector<Record<string, unknown>>();
-  await handshake(link, INTRUDER, { role: 'dial', secret: robotSecret(), timeoutMs: 5000, clock: systemClock, then: (m) => answers.push(m as Record<string, unknown>) });
-  link.onMessage = (m) => answers.push(m as Record<string, unknown>);
+  const { node, counter, socket, link, answers } = await counterBehindProvenLink(t, 'wide-lengths');
   const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => i % 251));
   const text = 'é'.repeat(150); // 300 bytes of UTF-8
   /** A CBOR head of major type `major` whose length (or count) is written in 8 bytes (0x1b). */
@@ -245,7 +245,7 @@ test('a node reads byte strings, text strings and arrays whose length is written
   for (const id of [1, 2]) { // the second through a decoder that has read the first
     // The call as a map of 6 entries (cbor-x writes its count in 2 bytes), made 7 by appending
     // `args`: [[bytes, text]], written by hand, the inner array's count in 8 bytes too.
-    const rest = Buffer.from(codec.encode({ kind: 'call', id, to: counter!.address.text, from: 'intruder/1/0/7', method: 'echo', timeout: 5000 }));
+    const rest = Buffer.from(codec.encode({ kind: 'call', id, to: counter.address.text, from: 'intruder/1/0/7', method: 'echo', timeout: 5000 }));
     t.deepEqual([rest[0], rest.readUInt16BE(1)], [0xb9, 6]);
     rest.writeUInt16BE(7, 1);
     const args = Buffer.concat([codec.encode('args'), Buffer.from([0x81]), wide(4, 2), wide(2, bytes.length), bytes, wide(3, utf8.length), utf8]);

@@ -3,6 +3,7 @@ import type { Address } from './address.js';
 import { IGNORE, isRefusal, type Behaviour } from './behaviour.js';
 import { PENDING, SETTLED, type Envelope } from './envelope.js';
 import { MailboxFullError, QiactError, ReceiverStoppedError, ServiceError, type CallTarget } from './errors.js';
+import type { Registered } from './directory/client.js';
 import type { Mailbox } from './mailbox.js';
 import { Histogram } from './observe/histogram.js';
 import { endSpan, ROOT_CONTEXT, runIn, startServerSpan, tracingState, type Span } from './observe/tracing.js';
@@ -87,6 +88,8 @@ export class Actor {
   failures: Map<string, number> | null = null;
   /** Handling time of the sampled messages, in µs; made on the first sample. */
   timing: Histogram | null = null;
+  /** The name its node's directory client registered for it, or null (see DirectoryClient). */
+  registration: Registered | null = null;
   /** When the sampled message in hand started (ms), or -1. */
   #sampledAt = -1;
   /** The SERVER span of the message in hand, while tracing. */

@@ -725,8 +725,11 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     const env = handling.env;
     if (env === null || env.target !== actor) throw new InvalidArgumentError('caller', `${actor.label}: the caller is known only while a message is handled, before its first await`);
     const link = env.link;
-    return link === null ? { node: this.nodeKey, link: null } : { node: link.key, link: link.id };
+    return link === null ? (this.#ownCaller ??= Object.freeze({ node: this.nodeKey, link: null })) : { node: link.key, link: link.id };
   }
+
+  /** The caller of every message sent from this thread: one object, not one per question. */
+  #ownCaller: Caller | null = null;
 
   // ---- handles ----
 

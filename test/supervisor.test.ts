@@ -471,6 +471,21 @@ test('dynamic: children are added at run time, removed when they end, and stoppe
   await stopped;
 });
 
+test('dynamic: an id of the generated form given by hand is never generated again', async (t) => {
+  const n = await node(t);
+  const sup = await n.supervise(supervisor({ strategy: 'dynamic' }));
+  const first = (await sup.startChild({ start: Counter }))!;
+  t.is(first.id, 'child-1');
+  // By hand: the next id the supervisor would generate, and one further on.
+  await sup.startChild({ id: 'child-2', start: Counter });
+  await sup.startChild({ id: 'child-7', start: Counter });
+  const generated = [];
+  for (let i = 0; i < 3; i++) generated.push((await sup.startChild({ start: Counter }))!.id);
+  t.deepEqual(generated, ['child-8', 'child-9', 'child-10']);
+  t.deepEqual((await sup.whichChildren()).map((c) => c.id), ['child-1', 'child-2', 'child-7', 'child-8', 'child-9', 'child-10']);
+  await t.throwsAsync(sup.startChild({ id: 'child-7', start: Counter }), { instanceOf: InvalidChildSpecError, message: /already used/ });
+});
+
 test('a dynamic supervisor with 100,000 children restarts the one that crashed, and only that one', async (t) => {
   t.timeout(120_000, '100,000 children are started one after another');
   const n = await node(t);

@@ -15,6 +15,8 @@ export interface DirectoryHost {
   subscribeAddress(address: Address, member: string, deliver: (value: unknown) => void, end: (reason: string) => void, timeoutMs: number): Promise<unknown>;
   monitorRemote(address: Address, watcher: (reason: ExitReason) => void): () => void;
   infoFor(actor: Actor, name: string): Registration;
+  /** The node's actors (this thread's), each carrying its registration if it has one. */
+  actors(): Iterable<Actor>;
   warn(message: string, error?: unknown): void;
   /** Finds another node's directory again after it went away (restarted, or its process did). */
   findDirectoryAgain(): Promise<Address>;
@@ -25,7 +27,11 @@ export interface DirectoryHost {
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 2000;
 
-interface Held {
+/**
+ * What the client registered for one actor, kept on the actor itself (`actor.registration`): a
+ * map from actor to record was one more first touch of a table of a million entries per named spawn.
+ */
+export interface Registered {
   readonly name: string;
   /** The directory this id was given by: an id from an earlier directory means nothing to a new one. */
   directory: string | null;
@@ -48,7 +54,6 @@ export class DirectoryClient {
   #remote: Address | null = null;
   /** Look-ups waiting for the directory to come back; given an error when the node stops. */
   #waiting: ((stopped?: Error) => void)[] = [];
-  readonly #held = new Map<Actor, Held>();
   /** `whenReady` callers by name; told `false` when the node stops. */
   readonly #awaitingName = new Map<string, Set<(ready: boolean) => void>>();
   /** The node stopped: nothing waits here any more. */
@@ -83,8 +88,10 @@ export class DirectoryClient {
     this.#watchingAdded = null;
     for (const wake of this.#waiting.splice(0)) wake();
     const again: Promise<boolean>[] = [];
-    for (const [actor, held] of this.#held) {
-      if (actor.alive && held.directory !== directory.text) again.push(this.#registerAgain(directory, actor, held));
+    // A scan of every actor, on the rare day a directory is (re)attached, rather than an index on every spawn.
+    for (const actor of this.host.actors()) {
+      const held = actor.registration;
+      if (held !== null && actor.alive && held.directory !== directory.text) again.push(this.#registerAgain(directory, actor, held));
     }
     this.#announce(DIRECTORY_NAME);
     if (again.length > 0) {
@@ -101,7 +108,7 @@ export class DirectoryClient {
     this.#watchingAdded = null;
     // Whatever was registered over the lost link is forgotten there (even if the directory
     // itself lives on): everything is registered again once it is found.
-    for (const held of this.#held.values()) held.directory = null;
+    for (const actor of this.host.actors()) if (actor.registration !== null) actor.registration.directory = null;
     this.host.warn(`the directory ${address.text} went away (${reasonText(reason)}); looking for it again`);
     void this.#findAgain();
   }
@@ -141,7 +148,7 @@ export class DirectoryClient {
     }
   }
 
-  async #registerAgain(directory: Address, actor: Actor, held: Held): Promise<boolean> {
+  async #registerAgain(directory: Address, actor: Actor, held: Registered): Promise<boolean> {
     held.directory = null;
     try {
       held.id = (await this.host.callAddress(directory, 'register', [this.host.infoFor(actor, held.name)], 5000)) as number;
@@ -159,7 +166,7 @@ export class DirectoryClient {
 
   /** The name this client registered `actor` under (and it has not stopped since), or null. */
   nameOf(actor: Actor): string | null {
-    return this.#held.get(actor)?.name ?? null;
+    return actor.registration?.name ?? null;
   }
 
   /**
@@ -174,14 +181,14 @@ export class DirectoryClient {
 
   #register(directory: Address, name: string, actor: Actor, timeoutMs: number): void | Promise<void> {
     const id = this.#ask(directory, 'register', [this.host.infoFor(actor, name)], timeoutMs);
-    if (!(id instanceof Promise)) return void this.#held.set(actor, { name, directory: directory.text, id: id as number, ready: false });
-    return id.then((answer) => void this.#held.set(actor, { name, directory: directory.text, id: answer as number, ready: false }));
+    if (!(id instanceof Promise)) return void (actor.registration = { name, directory: directory.text, id: id as number, ready: false });
+    return id.then((answer) => void (actor.registration = { name, directory: directory.text, id: answer as number, ready: false }));
   }
 
   /** Step two: makes the service visible. At once, as `register`, when it can. */
   ready(actor: Actor, timeoutMs: number): void | Promise<void> {
-    const held = this.#held.get(actor);
-    if (held === undefined) return;
+    const held = actor.registration;
+    if (held === null) return;
     held.ready = true;
     const directory = this.#now();
     if (directory === null || directory.text !== held.directory) return this.#announce(held.name);
@@ -259,9 +266,9 @@ export class DirectoryClient {
    * dozen messages, where one each overflowed the directory's mailbox and left names behind.
    */
   release(actor: Actor): void {
-    const held = this.#held.get(actor);
-    if (held === undefined) return;
-    this.#held.delete(actor);
+    const held = actor.registration;
+    if (held === null) return;
+    actor.registration = null;
     const directory = this.#now();
     if (directory === null || directory.text !== held.directory) return;
     if (this.#releasing !== null && this.#releasing.directory !== directory) this.#sendReleased();

@@ -53,6 +53,9 @@ export interface TreeNode extends ChildInfo {
  */
 export const MAX_TREE_WORKERS = 1000;
 
+/** The form of the ids a dynamic supervisor generates, with a number it could reach (at most 15 digits). */
+const GENERATED_FORM = /^child-([1-9][0-9]{0,14})$/;
+
 /** One supervisor's children as a node's tree lists them, and how many it has. */
 export interface Subtree {
   readonly children: TreeNode[];
@@ -104,6 +107,7 @@ export class SupervisorBehaviour implements Behaviour, ExitWatch {
     for (const c of spec.children) {
       const child = checkChildSpec(c);
       this.#slots.set(child.id, { child, actor: null, restarts: 0 });
+      this.#generateAbove(child.id);
     }
   }
 
@@ -286,7 +290,11 @@ export class SupervisorBehaviour implements Behaviour, ExitWatch {
   #add(spec: unknown): Added | Promise<Added> {
     const generated = this.spec.strategy === 'dynamic' && typeof spec === 'object' && spec !== null && !('id' in spec);
     const child = checkChildSpec(spec, generated ? `child-${this.#nextDynamicId++}` : undefined);
-    if (this.#slots.has(child.id)) throw new InvalidChildSpecError(child.id, 'id', `is already used in supervisor ${this.#label}`);
+    // A generated id is new by construction (see #generateAbove): no look-up in a map that may hold 100,000 children.
+    if (!generated) {
+      if (this.#slots.has(child.id)) throw new InvalidChildSpecError(child.id, 'id', `is already used in supervisor ${this.#label}`);
+      this.#generateAbove(child.id);
+    }
     const slot: Slot = { child, actor: null, restarts: 0 };
     let starting: void | Promise<void>;
     try {
@@ -301,6 +309,15 @@ export class SupervisorBehaviour implements Behaviour, ExitWatch {
         throw startError(this.#label, child.id, error);
       },
     );
+  }
+
+  /**
+   * Keeps the ids this supervisor generates (`child-N`, N counting up) above any id of that form
+   * given by hand, so a generated id never names a child already there.
+   */
+  #generateAbove(id: string): void {
+    const n = GENERATED_FORM.exec(id);
+    if (n !== null) this.#nextDynamicId = Math.max(this.#nextDynamicId, Number(n[1]) + 1);
   }
 
   #added(slot: Slot): Added {

@@ -3,7 +3,7 @@ import type { Address } from './address.js';
 import { IGNORE, isRefusal, type Behaviour } from './behaviour.js';
 import { PENDING, SETTLED, type Envelope } from './envelope.js';
 import { MailboxFullError, QiactError, ReceiverStoppedError, ServiceError, type CallTarget } from './errors.js';
-import type { Registered } from './directory/client.js';
+import type { Registered } from './directory/entries.js';
 import type { Mailbox } from './mailbox.js';
 import { Histogram } from './observe/histogram.js';
 import { endSpan, ROOT_CONTEXT, runIn, startServerSpan, tracingState, type Span } from './observe/tracing.js';

@@ -2,7 +2,7 @@ import { reasonText, type Actor, type ExitReason } from '../actor.js';
 import type { Address } from '../address.js';
 import type { Clock } from '../clock.js';
 import { NodeStoppedError, UnreachableError } from '../errors.js';
-import { DIRECTORY_NAME, UNREGISTER_BATCH, type Registration, type ServiceEvent, type ServiceInfo } from './entries.js';
+import { DIRECTORY_NAME, UNREGISTER_BATCH, type Registered, type Registration, type ServiceEvent, type ServiceInfo } from './entries.js';
 
 /** What the client needs from its node. */
 export interface DirectoryHost {
@@ -26,18 +26,6 @@ export interface DirectoryHost {
 /** How long to wait between two searches for a directory that went away. */
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 2000;
-
-/**
- * What the client registered for one actor, kept on the actor itself (`actor.registration`): a
- * map from actor to record was one more first touch of a table of a million entries per named spawn.
- */
-export interface Registered {
-  readonly name: string;
-  /** The directory this id was given by: an id from an earlier directory means nothing to a new one. */
-  directory: string | null;
-  id: number;
-  ready: boolean;
-}
 
 /**
  * A node's side of the directory, which is either embedded in this node or another node's. It

@@ -28,3 +28,17 @@ export interface ServiceEvent {
   readonly serviceId: number;
   readonly name: string;
 }
+
+/**
+ * What a node's directory client registered for one actor, kept on the actor itself
+ * (`actor.registration`): a map from actor to record was one more first touch of a table of a
+ * million entries per named spawn. It lives here, not in client.ts, so that actor.ts imports no
+ * module that imports actor.ts back.
+ */
+export interface Registered {
+  readonly name: string;
+  /** The directory this id was given by: an id from an earlier directory means nothing to a new one. */
+  directory: string | null;
+  id: number;
+  ready: boolean;
+}

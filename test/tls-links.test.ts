@@ -1,9 +1,10 @@
 import test from 'ava';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { routeOf, start, UnreachableError, type Node } from '../src/index.js';
 import { Counter } from './fixtures/services.js';
 import { makeCerts } from './_support/certs.js';
-import { within } from './_support/wait.js';
+import { deferred, within } from './_support/wait.js';
 
 // The robot's CA signed a certificate for each computer (openssl, made for this run); both ends
 // of a tls: link show theirs, and the secret's handshake runs inside.
@@ -43,20 +44,65 @@ test('computers of the robot talk over mutual TLS when they have certificates: t
   }
 });
 
+/** A TLS client at a `tls:` endpoint, with `options`; resolves to why it ended (it is expected to be refused). */
+function refusedAt(tls: string, options: object): Promise<string> {
+  const [host, port] = tls.slice('tls:'.length).split(':') as [string, string];
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host, port: Number(port), ca: certs.ca, checkServerIdentity: () => undefined, ...options });
+    socket.on('error', (error) => resolve(error.message));
+    socket.on('close', () => resolve('closed'));
+    socket.on('data', () => {});
+  });
+}
+
 test('without a certificate from the robot CA nothing gets past TLS: no certificate, a stranger one, or a node with none', async (t) => {
   const { tls } = await head(t);
-  const [host, port] = tls.slice('tls:'.length).split(':') as [string, string];
-  const refused = (options: object): Promise<string> =>
-    new Promise((resolve) => {
-      const socket = tlsConnect({ host, port: Number(port), ca: certs.ca, checkServerIdentity: () => undefined, ...options });
-      socket.on('error', (error) => resolve(error.message));
-      socket.on('close', () => resolve('closed'));
-      socket.on('data', () => {});
-    });
+  const refused = (options: object): Promise<string> => refusedAt(tls, options);
   t.regex(await within(refused({}), 'a client without a certificate to be refused'), /certificate|closed|alert|reset/i);
   t.regex(await within(refused({ cert: certs.stranger.cert, key: certs.stranger.key }), 'a stranger certificate to be refused'), /certificate|closed|alert|unknown ca|reset/i);
   // A node without a certificate cannot join through a tls: endpoint, and says why.
   const error = await t.throwsAsync(start({ machineId: 'no-cert', directory: tls, directoryWait: 0, onWarning: () => {} }), { instanceOf: UnreachableError });
   t.regex(error!.message, /needs this node's certificate/);
   await t.throwsAsync(start({ machineId: 'bad-listen', listen: ['tls:127.0.0.1:0'], onWarning: () => {} }), { message: /a tls: endpoint needs the node's certificate/ });
+});
+
+test('a tls: listener counts connections still in their TLS handshake among the 64 proving themselves: past them strangers are closed at once, and each one gives its place back', async (t) => {
+  const warnings: string[] = [];
+  // A long handshake timeout, so that a connection closed now was refused, not timed out.
+  const node = await start({ machineId: 'tls-door', listen: ['tls:127.0.0.1:0'], tls: headTls, handshakeTimeout: 60_000, onWarning: (m) => warnings.push(m) });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'door-counter' });
+  const tls = node.endpoints.find((e) => e.startsWith('tls:'))!;
+  const [host, port] = tls.slice('tls:'.length).split(':') as [string, string];
+
+  // More refused TLS handshakes than there are places, one after another: each gives its place back.
+  for (let i = 0; i < 35; i++) await within(refusedAt(tls, { cert: certs.stranger.cert, key: certs.stranger.key }), 'a stranger certificate to be refused');
+  for (let i = 0; i < 35; i++) await within(refusedAt(tls, {}), 'a client without a certificate to be refused');
+
+  // 100 connections that never start TLS: 64 take the places, the other 36 are closed at once.
+  const silent = await Promise.all(
+    Array.from({ length: 100 }, async () => {
+      const socket = netConnect(Number(port), host);
+      socket.on('error', () => {});
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      return { socket, closed };
+    }),
+  );
+  let dropped = 0;
+  const enough = deferred();
+  for (const s of silent) void s.closed.then(() => ++dropped >= 100 - 64 && enough.resolve());
+  await within(enough.promise, 'the connections past the 64 in their TLS handshake to be closed at once');
+  t.true(
+    warnings.some((w) => w.includes(`refusing connections on ${tls}: 64 are still proving themselves`)),
+    warnings.join('\n'),
+  );
+
+  // They hang up: their places come back, and a computer of the robot comes in through the door.
+  for (const s of silent) s.socket.destroy();
+  const arm = await start({ machineId: 'tls-door-arm', directory: tls, tls: armTls, directoryWait: 10_000, onWarning: () => {} });
+  t.teardown(() => arm.stop());
+  const counter = await arm.service<Counter>('door-counter');
+  t.is(await counter.add(1), 1);
+  t.is(routeOf(counter).path, 'tls');
 });

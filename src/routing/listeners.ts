@@ -18,6 +18,18 @@ export function socketFolder(env: NodeJS.ProcessEnv = process.env): string {
   return base;
 }
 
+/**
+ * The count of connections still proving themselves on each listener, which the router keeps:
+ * a `tls:` listener takes a place for a connection from its first byte, through TLS's own
+ * handshake, until the connection is secure (the router then counts it through the secret's
+ * handshake) or gone.
+ */
+export interface ProvingCount {
+  /** Takes a place on `listener`; false when it is full (the connection is closed at once). */
+  enter(listener: string): boolean;
+  leave(listener: string): void;
+}
+
 /** The listening sockets of one node. */
 export class Listeners {
   readonly #servers: Server[] = [];
@@ -28,7 +40,7 @@ export class Listeners {
   constructor(
     private readonly onSocket: (socket: Socket, endpoint: Endpoint, text: string) => void,
     /** The node's certificate, for `tls:` endpoints; none, and they are refused. */
-    private readonly tls: { config: NodeTls | undefined; handshakeTimeoutMs: number } = { config: undefined, handshakeTimeoutMs: 5000 },
+    private readonly tls: { config: NodeTls | undefined; handshakeTimeoutMs: number; proving?: ProvingCount } = { config: undefined, handshakeTimeoutMs: 5000 },
   ) {}
 
   /**
@@ -44,9 +56,16 @@ export class Listeners {
     if (wanted.kind === 'tls') {
       const config = this.tls.config;
       if (config === undefined) throw new InvalidArgumentError('listen', `${text}: a tls: endpoint needs the node's certificate (start({ tls }) or QIACT_TLS_CERT, QIACT_TLS_KEY, QIACT_TLS_CA)`);
+      const inTls = new Map<string, () => void>();
       // 'secureConnection': the peer showed a certificate from the robot's CA; others never get here.
-      server = createTlsServer(tlsListenOptions(config, this.tls.handshakeTimeoutMs), (socket) => this.onSocket(socket, wanted, boundText));
-      server.on('tlsClientError', (_error, socket) => socket.destroy());
+      const tlsServer = createTlsServer(tlsListenOptions(config, this.tls.handshakeTimeoutMs), (socket) => {
+        inTls.get(remoteOf(socket))?.();
+        this.onSocket(socket, wanted, boundText);
+      });
+      tlsServer.on('tlsClientError', (_error, socket) => socket.destroy());
+      const proving = this.tls.proving;
+      if (proving !== undefined) tlsServer.on('connection', (raw: Socket) => countInTls(raw, boundText, proving, inTls));
+      server = tlsServer;
     } else {
       server = createServer((socket) => this.onSocket(socket, wanted, boundText));
     }
@@ -76,6 +95,34 @@ export class Listeners {
     for (const server of this.#servers.splice(0)) server.close();
     this.endpoints = [];
   }
+}
+
+/**
+ * A TCP connection to a `tls:` listener holds a place among those proving themselves while TLS's
+ * own handshake runs, and gives it back when it is secure or gone. TLS hands over no link from
+ * the raw socket to its secure one, so they are matched by the peer's address and port, which
+ * no two live connections to one listener share. (The raw socket closes in every case: secured,
+ * refused, timed out, reset; seen on Node 20.)
+ */
+function countInTls(raw: Socket, listener: string, proving: ProvingCount, inTls: Map<string, () => void>): void {
+  const key = remoteOf(raw);
+  if (raw.remoteAddress === undefined || inTls.has(key) || !proving.enter(listener)) {
+    raw.destroy();
+    return;
+  }
+  let counted = true;
+  const leave = (): void => {
+    if (!counted) return;
+    counted = false;
+    inTls.delete(key);
+    proving.leave(listener);
+  };
+  inTls.set(key, leave);
+  raw.once('close', leave);
+}
+
+function remoteOf(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 function bind(server: Server, endpoint: string, listen: () => void): Promise<void> {

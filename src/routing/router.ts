@@ -98,6 +98,7 @@ export class Router {
     this.#listeners = new Listeners((socket, endpoint, text) => this.#accept(this.#socketLink(socket, `${text} (accepted)`), endpoint.kind, text), {
       config: host.tls,
       handshakeTimeoutMs: this.#handshakeTimeout,
+      proving: { enter: (listener) => this.#enterProving(listener), leave: (listener) => this.#doneProving(listener) },
     });
     if (this.#broker.available) this.#broker.serve(nodeKey(this.#self), (port, from) => this.#accept(this.#portLink(port, from), 'port', 'port'));
   }
@@ -329,14 +330,10 @@ export class Router {
    */
   #accept(link: Link, path: Path, listener: string): void {
     if (this.#closed) return link.close();
-    const unproven = this.#unproven.get(listener) ?? 0;
-    if (unproven >= this.#maxUnproven) {
-      link.close(new HandshakeError(link.peer, 'busy', `${unproven} connections are still proving themselves on ${listener}`));
-      if (!this.#busy.has(listener)) this.host.warn(`refusing connections on ${listener}: ${unproven} are still proving themselves (limit ${this.#maxUnproven})`);
-      this.#busy.add(listener);
+    if (!this.#enterProving(listener)) {
+      link.close(new HandshakeError(link.peer, 'busy', `${this.#maxUnproven} connections are still proving themselves on ${listener}`));
       return;
     }
-    this.#unproven.set(listener, unproven + 1);
     const early: unknown[] = [];
     const proven = this.#handshake(link, 'accept', early);
     void proven.then(
@@ -357,6 +354,21 @@ export class Router {
         if (error.reason !== 'closed' || error.cause !== undefined) this.host.warn(`refused a connection on ${link.peer}: ${error.message}`);
       },
     );
+  }
+
+  /**
+   * Takes a place among the connections proving themselves on `listener`, or refuses: the
+   * listener already has `maxUnproven` (a `tls:` one counts those still in their TLS handshake).
+   */
+  #enterProving(listener: string): boolean {
+    const unproven = this.#unproven.get(listener) ?? 0;
+    if (unproven >= this.#maxUnproven) {
+      if (!this.#busy.has(listener)) this.host.warn(`refusing connections on ${listener}: ${unproven} are still proving themselves (limit ${this.#maxUnproven})`);
+      this.#busy.add(listener);
+      return false;
+    }
+    this.#unproven.set(listener, unproven + 1);
+    return true;
   }
 
   #doneProving(listener: string): void {

@@ -20,9 +20,9 @@ export function socketFolder(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * The count of connections still proving themselves on each listener, which the router keeps:
- * a `tls:` listener takes a place for a connection from its first byte, through TLS's own
- * handshake, until the connection is secure (the router then counts it through the secret's
- * handshake) or gone.
+ * a `tls:` listener takes a place for a connection from the moment it is accepted, through
+ * TLS's own handshake, until the connection is secure (the router then counts it through the
+ * secret's handshake) or gone.
  */
 export interface ProvingCount {
   /** Takes a place on `listener`; false when it is full (the connection is closed at once). */
@@ -39,8 +39,8 @@ export class Listeners {
 
   constructor(
     private readonly onSocket: (socket: Socket, endpoint: Endpoint, text: string) => void,
-    /** The node's certificate, for `tls:` endpoints; none, and they are refused. */
-    private readonly tls: { config: NodeTls | undefined; handshakeTimeoutMs: number; proving?: ProvingCount } = { config: undefined, handshakeTimeoutMs: 5000 },
+    /** The node's certificate, for `tls:` endpoints (none, and they are refused), and the router's count of connections proving themselves. */
+    private readonly tls: { config: NodeTls | undefined; handshakeTimeoutMs: number; proving: ProvingCount },
   ) {}
 
   /**
@@ -63,8 +63,7 @@ export class Listeners {
         this.onSocket(socket, wanted, boundText);
       });
       tlsServer.on('tlsClientError', (_error, socket) => socket.destroy());
-      const proving = this.tls.proving;
-      if (proving !== undefined) tlsServer.on('connection', (raw: Socket) => countInTls(raw, boundText, proving, inTls));
+      tlsServer.on('connection', (raw: Socket) => countInTls(raw, boundText, this.tls.proving, inTls));
       server = tlsServer;
     } else {
       server = createServer((socket) => this.onSocket(socket, wanted, boundText));

@@ -7,6 +7,13 @@ export const POST = 0;
 export const PENDING = 1;
 export const SETTLED = 2;
 
+/**
+ * How many times an empty list of envelopes (a mailbox, the calls made this turn) is filled again
+ * before the object holding its ends is made anew, so that it stays a new object: see Ends in
+ * mailbox.ts.
+ */
+export const RENEW_ENDS_EVERY = 64;
+
 /** Where a message goes: an actor of this thread, or one reached through a peer node. */
 export interface Destination {
   /** How errors about a call to `method` name the receiver. */

@@ -1,4 +1,4 @@
-import type { Envelope } from './envelope.js';
+import { RENEW_ENDS_EVERY, type Envelope } from './envelope.js';
 import { InvalidArgumentError } from './errors.js';
 
 /**
@@ -18,6 +18,18 @@ export interface MailboxOptions {
 
 export const DEFAULT_MAILBOX_CAPACITY = 10_000;
 
+/**
+ * The two ends of a mailbox's queue, in an object of their own that is made anew, now and then,
+ * when the queue is empty. Why: V8 calls a write-barrier builtin for every store of a new object
+ * (each message is one) into an old one (a mailbox lives as long as its actor), two a message
+ * here; a recent Ends is itself new, so those stores cost nothing. A call in a thread took ~7 %
+ * less time with this and the same for pending calls (PendingCalls.#fresh).
+ */
+class Ends {
+  head: Envelope | null = null;
+  tail: Envelope | null = null;
+}
+
 /** A bounded FIFO of envelopes, linked through `Envelope.next`: no array growth, no copying. */
 export class Mailbox {
   readonly capacity: number;
@@ -27,8 +39,9 @@ export class Mailbox {
   dropped = 0;
   /** The most messages it held at once. */
   peak = 0;
-  #head: Envelope | null = null;
-  #tail: Envelope | null = null;
+  /** Its first and last message; made at the first message (an actor never called holds none). */
+  #ends: Ends | null = null;
+  #emptyPushes = 0;
 
   constructor(options: MailboxOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('mailbox', 'must be { capacity?, overflow? }');
@@ -45,17 +58,25 @@ export class Mailbox {
   }
 
   push(env: Envelope): void {
-    if (this.#tail === null) this.#head = env;
-    else this.#tail.next = env;
-    this.#tail = env;
+    let ends = this.#ends;
+    if (ends === null || ends.tail === null) {
+      if (ends === null || ++this.#emptyPushes === RENEW_ENDS_EVERY) {
+        this.#emptyPushes = 0;
+        this.#ends = ends = new Ends();
+      }
+      ends.head = env;
+    } else ends.tail.next = env;
+    ends.tail = env;
     if (++this.length > this.peak) this.peak = this.length;
   }
 
   shift(): Envelope | null {
-    const env = this.#head;
+    const ends = this.#ends;
+    if (ends === null) return null;
+    const env = ends.head;
     if (env === null) return null;
-    this.#head = env.next;
-    if (this.#head === null) this.#tail = null;
+    ends.head = env.next;
+    if (ends.head === null) ends.tail = null;
     env.next = null;
     this.length--;
     return env;

@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import { PENDING, SETTLED, type Envelope } from './envelope.js';
+import { PENDING, RENEW_ENDS_EVERY, SETTLED, type Envelope } from './envelope.js';
 import { CallTimeoutError, CancelledError, type CallTarget } from './errors.js';
 
 /** A doubly-linked list of pending calls, through `Envelope.prevDue` / `nextDue`. */
@@ -40,7 +40,9 @@ export class DueList {
  * so a settled call is never retained.
  */
 export class PendingCalls {
-  readonly #fresh = new DueList();
+  /** Made anew now and then when empty, so that it stays a new object (see Ends in mailbox.ts). */
+  #fresh = new DueList();
+  #emptyTracks = 0;
   readonly #lists = new Map<number, DueList>();
   /** Set once the node stopped: what every later call fails with. */
   #closedWith: ((env: Envelope) => Error) | null = null;
@@ -63,7 +65,12 @@ export class PendingCalls {
   /** Starts waiting for `env` to settle: within `timeoutMs`, or until `signal` aborts. */
   track(env: Envelope, timeoutMs: number, signal: AbortSignal | undefined): void {
     env.timeoutMs = timeoutMs;
-    this.#fresh.append(env);
+    let fresh = this.#fresh;
+    if (fresh.head === null && ++this.#emptyTracks === RENEW_ENDS_EVERY) {
+      this.#emptyTracks = 0;
+      this.#fresh = fresh = new DueList();
+    }
+    fresh.append(env);
     if (this.#closedWith !== null) {
       // The node stopped: a call made now (a retry, a late look-up) fails at once, and arms no
       // deadline timer that would keep a stopped program alive.

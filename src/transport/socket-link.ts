@@ -12,6 +12,13 @@ import { readSharedReads } from './shared-reads.js';
 
 /** Slices handed to the socket and not yet flushed to the kernel: one being written, one ready behind it. */
 const SLICES_AHEAD = 2;
+/**
+ * A batch written in one turn goes to the kernel every this many frames, not only at the turn's
+ * end: the peer starts on the first frames while this side makes the rest, so both ends work at
+ * once (on 2 cores, 100 calls in flight to a service process: 160–190 k calls/s in lock-step
+ * batches, 300–350 k with 8 or 16 here; 4 was slower, the writes too small).
+ */
+const FRAMES_PER_WRITE = 16;
 
 export interface SocketLinkOptions {
   /** Largest frame payload accepted from the peer. Default 16 MiB. */
@@ -27,8 +34,8 @@ export interface SocketLinkOptions {
 
 /**
  * A Link over a stream socket (Unix or TCP): CBOR messages in length-prefixed frames. Writes
- * made in one event-loop turn leave as one batch (cork, then uncork on the next tick), which
- * is what lifts throughput without delaying a lone message. A bad frame, a payload that is not
+ * made in one event-loop turn leave in batches (cork, then uncork on the next tick, or every
+ * FRAMES_PER_WRITE frames), which is what lifts throughput without delaying a lone message. A bad frame, a payload that is not
  * CBOR or a peer that stops reading closes this link only, with a typed reason.
  *
  * Large byte strings and typed arrays are written as views of the caller's memory (large-bytes.ts)
@@ -56,6 +63,8 @@ export class SocketLink implements Link {
   #settle: (reason: Error | undefined) => void = () => {};
   #open = true;
   #corked = false;
+  /** Frames written since the socket was corked, or last handed to the kernel. */
+  #framesCorked = 0;
   /** Set once both ends offered sliced frames: the largest payload the peer accepts. */
   #peerMaxFrame = 0;
   readonly #held = new OutgoingSlices();
@@ -150,6 +159,11 @@ export class SocketLink implements Link {
       this.socket.write(frameHeader(length));
       if (Buffer.isBuffer(payload)) this.socket.write(payload);
       else for (const part of payload.parts) if (part.byteLength > 0) this.socket.write(part);
+      if (++this.#framesCorked === FRAMES_PER_WRITE) {
+        this.#framesCorked = 0;
+        this.socket.uncork();
+        this.socket.cork();
+      }
     }
     if (this.socket.writableLength + this.#held.bytesBehind > this.#maxWriteBuffer) {
       this.close(new SlowPeerError(this.peer, this.#maxWriteBuffer));
@@ -161,6 +175,7 @@ export class SocketLink implements Link {
   #cork(): void {
     if (this.#corked) return;
     this.#corked = true;
+    this.#framesCorked = 0;
     this.socket.cork();
     process.nextTick(this.#uncork);
   }

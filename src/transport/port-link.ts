@@ -4,11 +4,18 @@ import { transferListOf } from '../transfer.js';
 import { Traffic, type Link } from './link.js';
 
 /**
+ * A burst is posted every this many messages, not only at the end of the turn: the other thread
+ * starts on the first ones while this one makes the rest, so both work at once (100 calls in
+ * flight to a worker, on 2 cores: 250–330 k calls/s in one post a turn, 650–700 k with 16 or 32).
+ */
+const MESSAGES_PER_POST = 16;
+
+/**
  * A Link between two threads of one process over a MessagePort. Messages go by structured
  * clone, not CBOR: measured faster here, and posting cbor-x's output would copy its whole
- * buffer. The messages sent in one turn leave as one array in one postMessage at the end of the
- * turn (process.nextTick): a lone message waits for nothing, and a burst pays the per-post cost
- * once. When the other side closes its port, or its thread exits, `closed` settles with an
+ * buffer. The messages sent in one turn leave as arrays, one postMessage each, at the end of
+ * the turn (process.nextTick) or every MESSAGES_PER_POST messages: a lone message waits for
+ * nothing, and a burst pays the per-post cost once in so many messages. When the other side closes its port, or its thread exits, `closed` settles with an
  * UnreachableError, so no one waits on a dead thread (comlink's flaw).
  */
 export class PortLink implements Link {
@@ -38,6 +45,8 @@ export class PortLink implements Link {
     if (this.#outbox.length === 0) process.nextTick(this.#flush);
     this.#outbox.push(message);
     this.traffic.messagesOut++;
+    // (The turn's flush is still to come; it finds what was sent after this, or nothing.)
+    if (this.#outbox.length === MESSAGES_PER_POST) this.#flush();
     return true;
   }
 

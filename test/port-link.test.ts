@@ -36,6 +36,25 @@ test('when the worker exits, the link closes with UnreachableError instead of le
   t.false(link.send({ late: true }));
 });
 
+test('what a refusal sends comes after the rest of the batch it was refused from, even a burst of 16', async (t) => {
+  const { worker, link } = echoWorker();
+  t.teardown(() => worker.terminate());
+  const back = new Collector<unknown>();
+  link.onMessage = back.push;
+  // Each refusal sends two notes at once, from inside the batch being sent one by one: after 8
+  // of them a burst of 16 notes is ready, while good messages of the batch are still to go.
+  link.onRefused = (message) => {
+    const i = (message as { i: number }).i;
+    link.send(`note ${i}a`);
+    link.send(`note ${i}b`);
+  };
+  const batch = Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? { i, callback: () => i } : `good ${i}`));
+  for (const m of batch) link.send(m);
+  const goods = batch.filter((m) => typeof m === 'string');
+  const notes = batch.filter((m) => typeof m !== 'string').flatMap((m) => [`note ${(m as { i: number }).i}a`, `note ${(m as { i: number }).i}b`]);
+  t.deepEqual(await back.count(goods.length + notes.length), [...goods, ...notes]);
+});
+
 test('a message that cannot be cloned is refused with a typed error; the rest of its batch and the link go on', async (t) => {
   const { worker, link } = echoWorker();
   t.teardown(() => worker.terminate());

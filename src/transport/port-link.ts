@@ -45,11 +45,14 @@ export class PortLink implements Link {
     if (this.#outbox.length === 0) process.nextTick(this.#flush);
     this.#outbox.push(message);
     this.traffic.messagesOut++;
-    // (The turn's flush is still to come; it finds what was sent after this, or nothing.)
-    if (this.#outbox.length === MESSAGES_PER_POST) this.#flush();
+    // (The turn's flush is still to come; it finds what was sent after this, or nothing. Not
+    // while a batch is sent one by one: a refusal there may send, and that follows the batch.)
+    if (this.#outbox.length === MESSAGES_PER_POST && !this.#flushing) this.#flush();
     return true;
   }
 
+  /** A batch that could not be cloned whole is being sent one message at a time. */
+  #flushing = false;
   #flush = (): void => {
     const batch = this.#outbox;
     this.#outbox = [];
@@ -60,12 +63,17 @@ export class PortLink implements Link {
     } catch {
       // Something in the batch cannot be cloned (a function, a class with private state...):
       // send the rest one by one, and refuse only what fails.
-      for (const message of batch) {
-        try {
-          this.port.postMessage([message], transferListOf([message]));
-        } catch (error) {
-          this.onRefused(message, new UnreachableError(this.peer, `message cannot be sent to another thread: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      this.#flushing = true;
+      try {
+        for (const message of batch) {
+          try {
+            this.port.postMessage([message], transferListOf([message]));
+          } catch (error) {
+            this.onRefused(message, new UnreachableError(this.peer, `message cannot be sent to another thread: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+          }
         }
+      } finally {
+        this.#flushing = false;
       }
     }
   };

@@ -38,7 +38,11 @@ export interface Link {
    * sliced payload was put together in, whose views the message holds (receive-buffers.ts).
    */
   onMessage: (message: unknown, received?: Buffer) => void;
-  /** Set by the owner; called with a message that was accepted by `send` but could not be carried. */
+  /**
+   * Set by the owner; called with a message that was accepted by `send` but could not be carried:
+   * later, or from inside a later `send` (one that completes a burst), never before the `send`
+   * of that message returned.
+   */
   onRefused: (message: unknown, error: Error) => void;
   /** Settles once, when the link is closed, with why. */
   readonly closed: Promise<Error | undefined>;

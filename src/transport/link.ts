@@ -40,8 +40,8 @@ export interface Link {
   onMessage: (message: unknown, received?: Buffer) => void;
   /**
    * Set by the owner; called with a message that was accepted by `send` but could not be carried:
-   * later, or from inside a later `send` (one that completes a burst), never before the `send`
-   * of that message returned.
+   * later, or from inside the `send` that completes a burst (which may be that message's own), so
+   * an owner records what it sends before sending it.
    */
   onRefused: (message: unknown, error: Error) => void;
   /** Settles once, when the link is closed, with why. */

@@ -3,6 +3,7 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import {
+  BadMessageError,
   CallTimeoutError,
   ChildExitError,
   ChildStartError,
@@ -42,6 +43,18 @@ test.serial('a service in a worker thread is called by name like a local one, ov
   t.is(await counter.level.get(), 7);
   // Values cross by structured clone: binary data and maps arrive as they were sent.
   t.deepEqual(await counter.echo({ bytes: new Uint8Array([1, 2, 3]), nested: [1, 'two', null] }), { bytes: new Uint8Array([1, 2, 3]), nested: [1, 'two', null] });
+  // A burst of calls in one turn, the 16th (the one that completes a post of 16) not cloneable:
+  // only that call fails, typed; the others are answered.
+  const burst = Array.from({ length: 20 }, (_, i) => counter.echo(i === 15 ? { i, callback: () => i } : { i }));
+  const outcomes = await Promise.allSettled(burst);
+  const refused = outcomes[15]!;
+  t.is(refused.status, 'rejected');
+  t.true((refused as PromiseRejectedResult).reason instanceof BadMessageError);
+  t.regex(((refused as PromiseRejectedResult).reason as Error).message, /cannot be sent/);
+  t.deepEqual(
+    outcomes.filter((_, i) => i !== 15).map((o) => (o as PromiseFulfilledResult<unknown>).value),
+    Array.from({ length: 20 }, (_, i) => ({ i })).filter((_, i) => i !== 15),
+  );
 });
 
 test.serial('a service in a child process is called by name over a Unix socket; errors keep their type', async (t) => {

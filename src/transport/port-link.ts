@@ -15,8 +15,9 @@ const MESSAGES_PER_POST = 16;
  * clone, not CBOR: measured faster here, and posting cbor-x's output would copy its whole
  * buffer. The messages sent in one turn leave as arrays, one postMessage each, at the end of
  * the turn (process.nextTick) or every MESSAGES_PER_POST messages: a lone message waits for
- * nothing, and a burst pays the per-post cost once in so many messages. When the other side closes its port, or its thread exits, `closed` settles with an
- * UnreachableError, so no one waits on a dead thread (comlink's flaw).
+ * nothing, and a burst pays the per-post cost once in so many messages. When the other side
+ * closes its port, or its thread exits, `closed` settles with an UnreachableError, so no one
+ * waits on a dead thread (comlink's flaw).
  */
 export class PortLink implements Link {
   onMessage: (message: unknown) => void = () => {};
@@ -27,6 +28,8 @@ export class PortLink implements Link {
   #settle: (reason: Error | undefined) => void = () => {};
   #open = true;
   #outbox: unknown[] = [];
+  /** A batch that could not be cloned whole is being sent one message at a time. */
+  #flushing = false;
 
   constructor(
     private readonly port: MessagePort,
@@ -51,8 +54,6 @@ export class PortLink implements Link {
     return true;
   }
 
-  /** A batch that could not be cloned whole is being sent one message at a time. */
-  #flushing = false;
   #flush = (): void => {
     const batch = this.#outbox;
     this.#outbox = [];

@@ -87,6 +87,12 @@ test.serial('a client over wss:// calls, watches and is denied what its permissi
   // The qiact command through the WebSocket door, as through the TLS one.
   const called = await qiact(cliEnv(), 'call', 'battery.drain', '5', '--gateway', url, '--token', 'tablet-token', '--ca', join(certs.dir, 'test-ca.crt'));
   t.deepEqual(called, { code: 0, stdout: '85\n', stderr: '' });
+
+  // 40 calls made in one turn: their replies and the 40 level changes leave the door in bursts
+  // (16 WebSocket messages to a write), each intact and in order.
+  const drained = await Promise.all(Array.from({ length: 40 }, () => battery.drain(1)));
+  t.deepEqual(drained, Array.from({ length: 40 }, (_, i) => 84 - i));
+  t.deepEqual(await levels.count(42), [90, 85, ...drained]);
 });
 
 test.serial('refused at the WebSocket door: a bad token, a page from another origin, text, garbage and oversized messages, each on that connection only', async (t) => {

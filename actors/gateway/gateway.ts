@@ -168,7 +168,7 @@ export class GatewayService extends Service {
     });
     sockets.on('connection', (socket: WebSocket, request: IncomingMessage) => {
       const address = request.socket.remoteAddress ?? '?';
-      this.#open(new WebSocketLink(socket as unknown as WebSocketLike, `client ${address} (WebSocket)`, this.#limits.maxWriteBuffer), address, request.socket as TLSSocket);
+      this.#open(new WebSocketLink(socket as unknown as WebSocketLike, `client ${address} (WebSocket)`, this.#limits.maxWriteBuffer, request.socket), address, request.socket as TLSSocket);
     });
     sockets.on('error', (error) => this.context.warn('WebSocket listener error', error));
     this.#webSocketEndpoint = await this.#bind(https, options.listen, at, 'wss');

@@ -6,19 +6,13 @@ import { RecordsEncoder } from '../codec/records.js';
 import { BadFrameError, SlowPeerError, UnreachableError } from '../errors.js';
 import { orderKeyOf } from '../messages.js';
 import { Traffic, type Link } from './link.js';
+import { Bursts } from './bursts.js';
 import { OutgoingSlices, SLICE_BYTES, WINDOW_BYTES, WINDOW_UPDATE_EVERY } from './outgoing-slices.js';
 import { receiveBuffers } from './receive-buffers.js';
 import { readSharedReads } from './shared-reads.js';
 
 /** Slices handed to the socket and not yet flushed to the kernel: one being written, one ready behind it. */
 const SLICES_AHEAD = 2;
-/**
- * A batch written in one turn goes to the kernel every this many frames, not only at the turn's
- * end: the peer starts on the first frames while this side makes the rest, so both ends work at
- * once (on 2 cores, 100 calls in flight to a service process: 160–190 k calls/s in lock-step
- * batches, 300–350 k with 8 or 16 here; 4 was slower, the writes too small).
- */
-const FRAMES_PER_WRITE = 16;
 
 export interface SocketLinkOptions {
   /** Largest frame payload accepted from the peer. Default 16 MiB. */
@@ -34,8 +28,8 @@ export interface SocketLinkOptions {
 
 /**
  * A Link over a stream socket (Unix or TCP): CBOR messages in length-prefixed frames. Writes
- * made in one event-loop turn leave in batches (cork, then uncork on the next tick, or every
- * FRAMES_PER_WRITE frames), which is what lifts throughput without delaying a lone message. A bad frame, a payload that is not
+ * made in one event-loop turn leave in bursts (bursts.ts: held back to the turn's end, or every
+ * 16 frames), which is what lifts throughput without delaying a lone message. A bad frame, a payload that is not
  * CBOR or a peer that stops reading closes this link only, with a typed reason.
  *
  * Large byte strings and typed arrays are written as views of the caller's memory (large-bytes.ts)
@@ -62,9 +56,7 @@ export class SocketLink implements Link {
   readonly #maxFrame: number;
   #settle: (reason: Error | undefined) => void = () => {};
   #open = true;
-  #corked = false;
-  /** Frames written since the socket was corked, or last handed to the kernel. */
-  #framesCorked = 0;
+  readonly #bursts: Bursts;
   /** Set once both ends offered sliced frames: the largest payload the peer accepts. */
   #peerMaxFrame = 0;
   readonly #held = new OutgoingSlices();
@@ -81,6 +73,7 @@ export class SocketLink implements Link {
     options: SocketLinkOptions = {},
   ) {
     this.#maxWriteBuffer = options.maxWriteBuffer ?? 32 * 1024 * 1024;
+    this.#bursts = new Bursts(socket);
     this.closed = new Promise((resolve) => (this.#settle = resolve));
     this.#maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
     this.#decoder = new FrameDecoder(
@@ -96,7 +89,7 @@ export class SocketLink implements Link {
     this.#decoder.onSliceRead = (bytes, last) => {
       this.#readUntold += bytes;
       if (this.#readUntold < WINDOW_UPDATE_EVERY && !last) return;
-      this.#cork();
+      this.#bursts.hold();
       this.socket.write(windowUpdate(this.#readUntold));
       this.#readUntold = 0;
     };
@@ -155,15 +148,11 @@ export class SocketLink implements Link {
       this.#held.add(Buffer.isBuffer(payload) ? [payload] : payload.parts, length, key, length > SLICE_BYTES);
       this.#pump();
     } else {
-      this.#cork();
+      this.#bursts.hold();
       this.socket.write(frameHeader(length));
       if (Buffer.isBuffer(payload)) this.socket.write(payload);
       else for (const part of payload.parts) if (part.byteLength > 0) this.socket.write(part);
-      if (++this.#framesCorked === FRAMES_PER_WRITE) {
-        this.#framesCorked = 0;
-        this.socket.uncork();
-        this.socket.cork();
-      }
+      this.#bursts.written();
     }
     if (this.socket.writableLength + this.#held.bytesBehind > this.#maxWriteBuffer) {
       this.close(new SlowPeerError(this.peer, this.#maxWriteBuffer));
@@ -171,19 +160,6 @@ export class SocketLink implements Link {
     }
     return true;
   }
-
-  #cork(): void {
-    if (this.#corked) return;
-    this.#corked = true;
-    this.#framesCorked = 0;
-    this.socket.cork();
-    process.nextTick(this.#uncork);
-  }
-
-  #uncork = (): void => {
-    this.#corked = false;
-    this.socket.uncork();
-  };
 
   /**
    * Hands held frames to the socket while the window has room and fewer than SLICES_AHEAD slices
@@ -193,7 +169,7 @@ export class SocketLink implements Link {
   #pump(): void {
     const held = this.#held;
     while (this.#open && !held.empty && this.#slicesInSocket < SLICES_AHEAD && this.#unread + held.nextSliceBytes <= WINDOW_BYTES) {
-      this.#cork();
+      this.#bursts.hold();
       const { chunks, sliceBytes } = held.nextFrame()!;
       const last = chunks.length - 1;
       for (let i = 0; i < last; i++) this.socket.write(chunks[i]!);

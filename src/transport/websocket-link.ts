@@ -1,5 +1,6 @@
 import { createCodec, type Codec } from '../codec/cbor.js';
 import { BadFrameError, SlowPeerError, UnreachableError } from '../errors.js';
+import { Bursts, type Corkable } from './bursts.js';
 import { Traffic, type Link } from './link.js';
 
 /**
@@ -40,11 +41,21 @@ export class WebSocketLink implements Link {
   #settle: (reason: Error | undefined) => void = () => {};
   #open = true;
 
+  /** Set where the socket under the WebSocket is at hand (the gateway's side). */
+  readonly #bursts: Bursts | null;
+
   constructor(
     private readonly socket: WebSocketLike,
     readonly peer: string,
     private readonly maxWriteBuffer = 32 * 1024 * 1024,
+    /**
+     * The socket the WebSocket is carried on, where the caller has it: then the messages sent
+     * in one turn leave in bursts (bursts.ts), each still its own WebSocket message. A browser
+     * has no such socket to give.
+     */
+    stream?: Corkable,
   ) {
+    this.#bursts = stream === undefined ? null : new Bursts(stream);
     this.closed = new Promise((resolve) => (this.#settle = resolve));
     socket.binaryType = 'arraybuffer';
     socket.addEventListener('message', (event) => this.#receive(event.data));
@@ -83,7 +94,10 @@ export class WebSocketLink implements Link {
   send(message: unknown): boolean {
     if (!this.#open) return false;
     const payload = this.#codec.encode(message);
+    const bursts = this.#bursts;
+    bursts?.hold();
     this.socket.send(payload);
+    bursts?.written();
     this.traffic.messagesOut++;
     this.traffic.bytesOut += payload.length;
     if (this.socket.bufferedAmount > this.maxWriteBuffer) {

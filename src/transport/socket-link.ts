@@ -29,8 +29,9 @@ export interface SocketLinkOptions {
 /**
  * A Link over a stream socket (Unix or TCP): CBOR messages in length-prefixed frames. Writes
  * made in one event-loop turn leave in bursts (bursts.ts: held back to the turn's end, or every
- * 16 frames), which is what lifts throughput without delaying a lone message. A bad frame, a payload that is not
- * CBOR or a peer that stops reading closes this link only, with a typed reason.
+ * 16 frames), which is what lifts throughput without delaying a lone message. A bad frame, a
+ * payload that is not CBOR or a peer that stops reading closes this link only, with a typed
+ * reason.
  *
  * Large byte strings and typed arrays are written as views of the caller's memory (large-bytes.ts)
  * and decoded as views of the received frame. Once both ends offered sliced frames (the

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { encodeFrame } from '../src/codec/frames.js';
 import { BadFrameError, SlowPeerError } from '../src/errors.js';
 import { SocketLink } from '../src/transport/socket-link.js';
+import { adoptAccepted } from '../src/transport/shared-reads.js';
 import { Collector, deferred, within } from './_support/wait.js';
 
 /** A Unix socket server in a fresh temp folder; `accept()` gives the next server-side socket. */
@@ -60,6 +61,34 @@ test('messages cross a Unix socket link in order, both ways, batched per turn', 
   host.send({ kind: 'reply', id: 1, value: [1, 'two', { three: 3 }] });
   t.deepEqual(await atHost.count(sent.length), sent);
   t.deepEqual(await atClient.count(1), [{ kind: 'reply', id: 1, value: [1, 'two', { three: 3 }] }]);
+});
+
+test('a connection accepted paused and read into the shared buffer loses nothing sent before, keeps its address, and lets its server close once it is gone', async (t) => {
+  const adopted = deferred<Socket>();
+  const server = createServer({ pauseOnConnect: true }, (socket) => adopted.resolve(adoptAccepted(socket)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const dialed = createConnection(port, '127.0.0.1');
+  t.teardown(() => dialed.destroy());
+  await new Promise((resolve) => dialed.once('connect', resolve));
+  // Written before the server side reads anything: it waits in the kernel for the adopted socket.
+  const large = Buffer.alloc(3 * 1024 * 1024 + 17, 5);
+  const client = new SocketLink(dialed, 'tcp:server');
+  const sent = [{ kind: 'post', seq: 0 }, { kind: 'post', seq: 1, args: [large] }, { kind: 'post', seq: 2 }];
+  for (const m of sent) t.true(client.send(m));
+  const socket = await within(adopted.promise, 'the accepted connection');
+  t.is(socket.remotePort, dialed.localPort);
+  const host = new SocketLink(socket, 'tcp:client');
+  const atHost = new Collector<unknown>();
+  host.onMessage = atHost.push;
+  const got = (await atHost.count(3)) as { seq: number; args?: [Uint8Array] }[];
+  t.deepEqual(got.map((m) => m.seq), [0, 1, 2]);
+  t.true(Buffer.from(got[1]!.args![0]).equals(large));
+  // The adopted socket counts as the server's connection: close() finishes once it is gone.
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  client.close();
+  await within(closed, 'the server to close after its one connection ended');
+  t.pass();
 });
 
 test('garbage from one peer closes only its link, with a typed reason; the other link goes on', async (t) => {

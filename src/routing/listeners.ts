@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { tlsListenOptions, type NodeTls } from '../transport/node-tls.js';
+import { adoptAccepted } from '../transport/shared-reads.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
@@ -66,7 +67,8 @@ export class Listeners {
       tlsServer.on('connection', (raw: Socket) => countInTls(raw, boundText, this.tls.proving, inTls));
       server = tlsServer;
     } else {
-      server = createServer((socket) => this.onSocket(socket, wanted, boundText));
+      // Accepted paused, so that the socket read from is one made with the thread's shared reads.
+      server = createServer({ pauseOnConnect: true }, (socket) => this.onSocket(adoptAccepted(socket), wanted, boundText));
     }
     if (wanted.kind === 'unix') {
       if (!ownPath && (await answers(wanted.path))) {

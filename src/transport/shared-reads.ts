@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { Socket, type Server } from 'node:net';
 
 /**
  * Reads of the sockets a thread dials, into one buffer of the thread.
@@ -10,11 +10,12 @@ import type { Socket } from 'node:net';
  * buffer instead (Node's `onread`), each read is copied at once where it belongs (the payload being
  * put together, or the frame it starts) and no memory is made per read.
  *
- * Node offers `onread` only to a socket it creates: one a node dials (unix, tcp, or tls, whose
- * decrypted bytes TLS writes there) or an outside client's TLS socket to the Gateway. A socket a
- * server accepts reads as before, and so does TLS over a proxy's tunnel. One buffer serves every
- * such socket of the thread, since each read is handed on and copied before the next read of any
- * socket runs.
+ * Node offers `onread` only to a socket made with it: one a node dials (unix, tcp, or tls, whose
+ * decrypted bytes TLS writes there), an outside client's TLS socket to the Gateway, and a unix or
+ * tcp connection a node accepts, whose socket is made anew around the accepted one's handle
+ * (`adoptAccepted`). A connection to a `tls:` listener reads as before (TLS makes that socket),
+ * and so does TLS over a proxy's tunnel. One buffer serves every such socket of the thread, since
+ * each read is handed on and copied before the next read of any socket runs.
  */
 const READ_BYTES = 1024 * 1024;
 
@@ -57,4 +58,34 @@ export function readSharedReads(socket: Socket, read: (chunk: Buffer, transient:
   early.delete(socket);
   for (const chunk of waiting) read(chunk, false);
   readers.set(socket, (chunk) => read(chunk, true));
+}
+
+/** The parts of an accepted socket that Node does not document: its handle and its server's count. */
+interface AcceptedInternals {
+  _handle: unknown;
+  _server: Server | null;
+}
+
+/**
+ * A socket with shared reads in place of `accepted`, a connection a server with `pauseOnConnect`
+ * accepted (so nothing of it was read yet). Node's `onread` is given only when a socket is made,
+ * so a new one is made around the accepted one's handle, and takes its place in the server's
+ * count of connections (the accepted object is left without a handle: it holds nothing and is
+ * never closed). Both rely on fields Node does not document (`_handle`, `_server`); where they are
+ * missing, the accepted socket itself is resumed and read as Node reads it.
+ */
+export function adoptAccepted(accepted: Socket): Socket {
+  const internals = accepted as unknown as AcceptedInternals;
+  const handle = internals._handle;
+  const server = internals._server;
+  if (handle === null || typeof handle !== 'object' || server === null || typeof server !== 'object') {
+    accepted.resume();
+    return accepted;
+  }
+  internals._handle = null;
+  internals._server = null;
+  const socket = withSharedReads((reads) => new Socket({ handle, readable: true, writable: true, ...reads } as ConstructorParameters<typeof Socket>[0]));
+  // Counted as the server's connection: its close lets `server.close()` finish.
+  (socket as unknown as AcceptedInternals)._server = server;
+  return socket;
 }

@@ -15,7 +15,8 @@
  * Floors: port, a bare BroadcastChannel echo in the service's thread (structured clone both
  * ways, as the runtime's MessagePort); unix and tcp, a bare socket echo in the service's process
  * that gets the frame's bytes (header and CBOR of the call, encoded once) and sends them back;
- * gateway, the same call from inside over TCP (so its ratio is what the door costs).
+ * gateway, the same call from inside over TCP (so its ratio is what the door costs). The 1 MiB
+ * rows of unix and tcp come again with a caller that releases each result (`unix, released`).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCodec } from '../dist/src/codec/cbor.js';
 import { encodeFrame } from '../dist/src/codec/frames.js';
-import { connect as connectGateway, hashToken, routeOf, start, type GatewayOptions, type Node, type Remote } from '../dist/src/index.js';
+import { connect as connectGateway, hashToken, release, routeOf, start, type GatewayOptions, type Node, type Remote } from '../dist/src/index.js';
 import { makeCerts } from '../test/_support/certs.js';
 import { machineRow, machineState } from './machine-state.js';
 import { Echo, MODULE, Sink } from './services.js';
@@ -258,6 +259,18 @@ for (const payload of PAYLOADS) {
   tcp.close();
   rows.push(await measure(payload, 'gateway', 'the same call from inside over TCP', bounce(machine), bounce(outside)));
   if (!json) console.error(`bench: ${payload.name} done`);
+}
+// The 1 MiB rows of unix and tcp again, with a caller that gives each result's memory back
+// (release()): the next result is received there instead of in fresh memory.
+{
+  const payload = PAYLOADS[2]!;
+  const releasing = (echo: Remote<Echo>): Call => async () => release((await echo.bounce(payload.value)) as Uint8Array);
+  const unix = await socketFloor(processEcho, 'unix', payload.value);
+  rows.push(await measure(payload, `${routeOf(processEcho).path}, released`, 'bare Unix socket echo of the frame', unix.call, releasing(processEcho)));
+  unix.close();
+  const tcp = await socketFloor(machine, 'tcp', payload.value);
+  rows.push(await measure(payload, `${routeOf(machine).path}, released`, 'bare TCP echo of the frame', tcp.call, releasing(machine)));
+  tcp.close();
 }
 // The other machine dialed this node (it joined its directory), so its sinks read a link it
 // dialed. A second node here, which dials the other machine when it first calls it, makes a

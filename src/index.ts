@@ -14,6 +14,7 @@ export { IGNORE } from './behaviour.js';
 export { LinkedExitError } from './actor.js';
 export { routeOf, describeOf } from './remote.js';
 export { transfer } from './transfer.js';
+export { release } from './release.js';
 export { RemoteExitError } from './routing/peer.js';
 export { ChildExitError } from './placement/placed-child.js';
 export { DIRECTORY_NAME } from './directory/entries.js';

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { BadMessageError, connect, gateway, hashToken, InvalidArgumentError, ROBOT_METRICS_NAME, robotMetrics, routeOf, start, transfer, type GatewayOptions, type Node, type NodeMetrics, type Remote, type RobotMetricsService } from '../src/index.js';
+import { BadMessageError, connect, gateway, hashToken, InvalidArgumentError, release, ROBOT_METRICS_NAME, robotMetrics, routeOf, start, transfer, type GatewayOptions, type Node, type NodeMetrics, type Remote, type RobotMetricsService } from '../src/index.js';
 import { makeCerts } from './_support/certs.js';
 import { freePort } from './_support/real-parts.js';
 import { checksum, Counter, MODULE } from './fixtures/services.js';
@@ -121,6 +121,36 @@ test.serial('a method that borrows its bytes gets each large payload intact in m
     t.true(await looked(frames[4]!), `${path}: borrowed memory is used again`);
     t.deepEqual(await counter.keptSums(), [checksum(frames[2]!)], `${path}: the bytes kept are intact`);
   }
+});
+
+test.serial('a caller that releases a large result from another node gets the next one in that memory, intact; memory not released is never used again; release() of anything else takes nothing', async (t) => {
+  const node = await start({ machineId: 'payload-release', listen: ['tcp:127.0.0.1:0'] });
+  t.teardown(() => node.stop());
+  await node.spawn(Counter, { name: 'release-process', in: 'process', module: MODULE });
+  await node.spawn(Counter, { name: 'release-worker', in: 'worker', module: MODULE });
+  const tcp = node.endpoints.find((e) => e.startsWith('tcp:'))!;
+  await otherMachine(t, { machineId: 'payload-release-other', directory: tcp, listen: 'tcp:127.0.0.1:0', service: 'release-machine' });
+  const intact = (got: Uint8Array, sent: Uint8Array): boolean => Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(sent);
+  const echo = (counter: Remote<Counter>, bytes: Uint8Array): Promise<Uint8Array> => counter.echo(bytes) as Promise<Uint8Array>;
+  for (const name of ['release-process', 'release-machine']) {
+    const counter = await node.service<Counter>(name);
+    const path = routeOf(counter).path;
+    const frames = [1, 2, 3].map((seed) => pattern(1024 * 1024 + 5, seed)); // over 256 KiB: sent in slices
+    const first = await echo(counter, frames[0]!);
+    t.true(intact(first, frames[0]!), `${path}: the first result intact`);
+    t.true(release(first), `${path}: its memory is taken back`);
+    t.false(release(first), `${path}: and only once`);
+    const second = await echo(counter, frames[1]!);
+    t.is(second.buffer, first.buffer, `${path}: the next result is received into the memory released`);
+    t.true(intact(second, frames[1]!), `${path}: and is intact`);
+    const third = await echo(counter, frames[2]!);
+    t.not(third.buffer, second.buffer, `${path}: memory not released is not used again`);
+    t.true(intact(second, frames[1]!) && intact(third, frames[2]!), `${path}: both results intact`);
+  }
+  const worker = await node.service<Counter>('release-worker');
+  t.false(release(await echo(worker, pattern(1024 * 1024 + 5, 4))), 'a result from a worker (a structured clone) lies in no such memory');
+  t.false(release(await echo(await node.service<Counter>('release-process'), pattern(1000, 5))), 'nor a result too small to be sent in slices');
+  t.false(release(pattern(1024 * 1024 + 5, 6)), 'nor memory made here');
 });
 
 test.serial('the memory a node keeps for borrowed payloads shows in its metrics, and is let go once no large payload has come for 5 s', async (t) => {

@@ -304,7 +304,9 @@ export class Peer implements CallLink {
         return this.#receiveCall(m, received);
       case 'reply': {
         const env = this.#calls.get(m.id);
-        if (env !== undefined) this.host.pending.resolve(env, m.value);
+        if (env === undefined) return;
+        if (received !== undefined) receiveBuffers.offer(received);
+        this.host.pending.resolve(env, m.value);
         return;
       }
       case 'fail': {

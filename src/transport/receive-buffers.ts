@@ -10,8 +10,10 @@
  * for a full collection (V8 starts one for every 64 MB of new outside memory; in a trace on this
  * machine kind each paused the receiving process for 1.4-10 ms). A method listed in its class's
  * `borrowing` reads its arguments only until its call is over, so its buffer is kept here then,
- * and the next payload of that size is received into it. What is kept is let go after
- * KEEP_IDLE_MS without large payloads, and a node's metrics show it (memory.receiveBuffers).
+ * and the next payload of that size is received into it. The same for a call's result from
+ * another node that its caller gives back with `release()` (release.ts).
+ * What is kept is let go after KEEP_IDLE_MS without large payloads, and a node's metrics show it
+ * (memory.receiveBuffers).
  *
  * One set per thread (a module instance per thread). Nothing here is shared with a peer: a
  * buffer taken is written whole by the slices before anything reads it.
@@ -40,6 +42,8 @@ class ReceiveBuffers {
   #keptBytes = 0;
   /** The buffer each borrowed argument list is a view of, until its call is over. */
   readonly #lent = new WeakMap<readonly unknown[], ArrayBuffer>();
+  /** Buffers that call results were received into, until `release` gives one back. */
+  readonly #releasable = new WeakSet<ArrayBuffer>();
   /** When a kept buffer was last taken or given back (performance.now()). */
   #lastUse = 0;
   /** Armed while buffers are kept (unref'd: it keeps no program alive). */
@@ -77,6 +81,24 @@ class ReceiveBuffers {
     const buffer = this.#lent.get(args);
     if (buffer === undefined) return;
     this.#lent.delete(args);
+    this.#keep(buffer);
+  }
+
+  /** A call's result was decoded from `received` (a buffer from `take`): `release` may give it back. */
+  offer(received: Buffer): void {
+    this.#releasable.add(received.buffer as ArrayBuffer);
+  }
+
+  /** Gives back the buffer `view` lies in, if it was offered and not given back since; whether it was. */
+  release(view: ArrayBufferView): boolean {
+    const buffer = view.buffer as ArrayBuffer;
+    if (!this.#releasable.delete(buffer)) return false;
+    this.#keep(buffer);
+    return true;
+  }
+
+  /** `buffer` takes a later payload of its size (unless MAX_KEPT_BYTES are kept already). */
+  #keep(buffer: ArrayBuffer): void {
     const size = buffer.byteLength;
     if (this.#keptBytes + size > MAX_KEPT_BYTES) return;
     let list = this.#kept.get(size);
@@ -84,16 +106,16 @@ class ReceiveBuffers {
     list.push(buffer);
     this.#keptBytes += size;
     this.#lastUse = performance.now();
-    if (this.#sweep === null) this.#sweep = setTimeout(this.#release, KEEP_IDLE_MS).unref();
+    if (this.#sweep === null) this.#sweep = setTimeout(this.#letGo, KEEP_IDLE_MS).unref();
   }
 
   /** Lets every kept buffer go if none was used for KEEP_IDLE_MS; else looks again when that is up. */
-  readonly #release = (): void => {
+  readonly #letGo = (): void => {
     this.#sweep = null;
     if (this.#keptBytes === 0) return;
     const idle = performance.now() - this.#lastUse;
     if (idle < KEEP_IDLE_MS) {
-      this.#sweep = setTimeout(this.#release, KEEP_IDLE_MS - idle).unref();
+      this.#sweep = setTimeout(this.#letGo, KEEP_IDLE_MS - idle).unref();
       return;
     }
     this.#kept.clear();

@@ -90,7 +90,8 @@ export interface NodeMetrics {
   readonly eventLoop: { readonly delayP50Ms: number; readonly delayP99Ms: number; readonly delayMaxMs: number; readonly utilization: number };
   /**
    * Memory of this thread's heap and of the whole process, in bytes; and the memory this thread
-   * keeps to receive large payloads into (see Service.borrowing and release()), let go after 5 s without them.
+   * keeps to receive large payloads into (see Service.borrowing and release()), let go after 5 s
+   * without them.
    */
   readonly memory: { readonly heapUsed: number; readonly heapTotal: number; readonly rss: number; readonly receiveBuffers: number };
 }

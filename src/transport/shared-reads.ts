@@ -1,7 +1,7 @@
 import { Socket, type Server } from 'node:net';
 
 /**
- * Reads of the sockets a thread dials, into one buffer of the thread.
+ * Reads of the sockets a thread dials or accepts, into one buffer of the thread.
  *
  * Normally Node reads a socket into fresh memory, 64 KiB a read: a 64 MiB camera frame is 1,024
  * new buffers, and V8 starts a full collection for every 64 MB of new memory outside its heap.

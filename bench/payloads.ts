@@ -196,8 +196,8 @@ async function otherMachine(node: Node): Promise<{ process: ChildProcess; gatewa
  * Head-of-line blocking: the p99 of small calls to echo-tcp with the link idle, then while
  * 64 MiB payloads go to `sinkName` on the same link one after another (sink-tcp, which owns what
  * it gets, or borrowing-sink-tcp, which borrows it: see Service.borrowing). `receiver`: whether
- * the sink's node dialed the link or accepted it (a node reads the sockets it dials into one
- * buffer of its thread, transport/shared-reads.ts, and those it accepts as Node gives them).
+ * the sink's node dialed the link or accepted it (both are read into one buffer of the thread
+ * since 1b24bb6, transport/shared-reads.ts; before, only a dialed one was).
  */
 async function headOfLine(node: Node, sinkName: string, receiver: 'dialed' | 'accepted'): Promise<Record<string, unknown>> {
   const echo = await node.service<Echo>('echo-tcp');

@@ -10,8 +10,9 @@ import { receiveBuffers } from './transport/receive-buffers.js';
  *     detect(frame);
  *     release(frame);                       // the next frame of about that size is received here
  *
- * Only results that a node's call got from a service of another node (over unix, tcp or tls), in
- * slices (over 256 KiB), lie in such memory (not a Gateway client's). `release` returns whether
+ * Only results sent in slices (over 256 KiB) lie in such memory: those a node's call got from a
+ * service of another node (over unix, tcp or tls), and those a Node client's call got through the
+ * Gateway's TLS door (not its WebSocket door, XMPP or a browser). `release` returns whether
  * it took the memory back: false for anything else and for memory given back already, so it is
  * safe to call on any view. After it, nothing may read those bytes, nor any other bytes or typed
  * array of the same result (they share the memory), nor a message they were sent on in (its

@@ -1,3 +1,4 @@
+import { receiveBuffers } from '../transport/receive-buffers.js';
 import { openSession, type ConnectOptions, type Session } from './gateway-session.js';
 import { TlsDialer } from './tls-dialer.js';
 import { WebSocketDialer } from './websocket-dialer.js';
@@ -12,5 +13,6 @@ export type { ConnectOptions, Session } from './gateway-session.js';
  */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Session> {
   const dialer = url.startsWith('xmpp:') ? new XmppDialer(url, options) : url.startsWith('wss:') ? new WebSocketDialer(url, options) : new TlsDialer(url, options);
-  return openSession(url, dialer, options);
+  // A large result that came over the TLS door in slices may be given back with release().
+  return openSession(url, dialer, options, (received) => receiveBuffers.offer(received));
 }

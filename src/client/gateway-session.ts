@@ -62,8 +62,8 @@ interface Watch {
  * When the connection drops later, the session reconnects on its own with backoff and makes its
  * signal subscriptions again; calls made meanwhile wait for it, within their timeout.
  */
-export async function openSession(url: string, dialer: Dialer, options: ConnectOptions): Promise<Session> {
-  const client = new GatewayClient(url, dialer, options);
+export async function openSession(url: string, dialer: Dialer, options: ConnectOptions, offer?: (received: Buffer) => void): Promise<Session> {
+  const client = new GatewayClient(url, dialer, options, offer);
   try {
     await client.open();
   } catch (error) {
@@ -89,8 +89,16 @@ class GatewayClient implements Session {
   readonly #watches = new Map<number, Watch>();
   #waiting: (() => void)[] = [];
   #warn: (message: string, error?: unknown) => void;
+  readonly #offer: ((received: Buffer) => void) | undefined;
 
-  constructor(url: string, dialer: Dialer, options: ConnectOptions) {
+  constructor(
+    url: string,
+    dialer: Dialer,
+    options: ConnectOptions,
+    /** Where a Node client's large results may be given back from (release.ts); a browser has none. */
+    offer?: (received: Buffer) => void,
+  ) {
+    this.#offer = offer;
     this.#url = url;
     this.#dialer = dialer;
     this.#options = options;
@@ -145,7 +153,7 @@ class GatewayClient implements Session {
     if (link.slicesOffer !== undefined) auth.slices = link.slicesOffer;
     link.send(auth);
     this.identity = await admitted;
-    link.onMessage = (m) => this.#receive(m);
+    link.onMessage = (m, received) => this.#receive(m, received);
     void link.closed.then((reason) => this.#lost(link, reason));
     this.#link = link;
     if (wake) this.#wakeCallers();
@@ -155,7 +163,8 @@ class GatewayClient implements Session {
     for (const wake of this.#waiting.splice(0)) wake();
   }
 
-  #receive(raw: unknown): void {
+  /** `received`: the buffer a large result was put together in, if the link made one (receive-buffers.ts). */
+  #receive(raw: unknown, received?: Buffer): void {
     let m: GatewayMessage;
     try {
       m = parseGatewayMessage(raw);
@@ -170,7 +179,10 @@ class GatewayClient implements Session {
         if (p === undefined) return;
         this.#pending.delete(m.id);
         clearTimeout(p.timer);
-        if (m.kind === 'reply') p.resolve(m.value);
+        if (m.kind === 'reply') {
+          if (received !== undefined) this.#offer?.(received);
+          p.resolve(m.value);
+        }
         else p.reject(fromWire(m.error, { service: p.service, method: p.method }));
         return;
       }

@@ -179,11 +179,9 @@ class GatewayClient implements Session {
         if (p === undefined) return;
         this.#pending.delete(m.id);
         clearTimeout(p.timer);
-        if (m.kind === 'reply') {
-          if (received !== undefined) this.#offer?.(received);
-          p.resolve(m.value);
-        }
-        else p.reject(fromWire(m.error, { service: p.service, method: p.method }));
+        if (m.kind === 'fail') return p.reject(fromWire(m.error, { service: p.service, method: p.method }));
+        if (received !== undefined) this.#offer?.(received);
+        p.resolve(m.value);
         return;
       }
       case 'signal':

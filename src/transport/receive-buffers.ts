@@ -11,8 +11,9 @@
  * machine kind each paused the receiving process for 1.4-10 ms). A method listed in its class's
  * `borrowing` reads its arguments only until its call is over, so its buffer is kept here then,
  * and the next payload of that size is received into it; so is a call's result from another node
- * (or through the Gateway's TLS door) once its caller gives it back with `release()` (release.ts). What is kept is let go after
- * KEEP_IDLE_MS without large payloads, and a node's metrics show it (memory.receiveBuffers).
+ * (or through the Gateway's TLS door) once its caller gives it back with `release()` (release.ts).
+ * What is kept is let go after KEEP_IDLE_MS without large payloads, and a node's metrics show it
+ * (memory.receiveBuffers).
  *
  * One set per thread (a module instance per thread). Nothing here is shared with a peer: a
  * buffer taken is written whole by the slices before anything reads it.

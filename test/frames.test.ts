@@ -67,6 +67,37 @@ test('an empty frame and a stream that ends inside a frame are refused', (t) => 
   t.deepEqual(clean.errors, [], 'a clean end between frames is fine');
 });
 
+test('a laser scan that spans reads comes out whole, in its place, in memory of exactly its size; a stream that ends inside it says how much came', (t) => {
+  const scan = Buffer.from(Float32Array.from({ length: 16 * 1024 }, (_, i) => Math.sin(i)).buffer);
+  const payloads = [Buffer.from('before'), scan, Buffer.from('after'), Buffer.alloc(5000, 9)];
+  const stream = Buffer.concat(payloads.map(encodeFrame));
+  const rng = random(7);
+  for (const transient of [false, true]) {
+    for (let round = 0; round < 20; round++) {
+      const frames: Buffer[] = [];
+      const decoder = new FrameDecoder((f) => frames.push(f), (e) => t.fail(e.message));
+      const shared = Buffer.alloc(16 * 1024); // a TLS record's worth, used again for every read
+      for (let at = 0; at < stream.length; ) {
+        const n = Math.min(shared.length, stream.length - at, 1 + Math.floor(rng() * shared.length));
+        if (transient) {
+          stream.copy(shared, 0, at, at + n);
+          decoder.push(shared.subarray(0, n), true);
+          shared.fill(0xee);
+        } else decoder.push(Buffer.from(stream.subarray(at, at + n)));
+        at += n;
+      }
+      decoder.end();
+      t.true(frames.length === payloads.length && frames.every((f, i) => f.equals(payloads[i]!)), `transient ${transient}, round ${round}: intact, in order`);
+      t.is(frames[1]!.buffer.byteLength, scan.length, 'the scan is a buffer of its own, of its size');
+    }
+  }
+  const { decoder, errors } = decoderFor();
+  decoder.push(encodeFrame(scan).subarray(0, HEADER_BYTES + 40_000));
+  decoder.end();
+  t.is(errors[0]!.reason, 'truncated');
+  t.regex(errors[0]!.message, /40000 of 65536 payload bytes/);
+});
+
 test('fuzz: random and mutated streams never throw, never buffer past the limit, fail at most once', (t) => {
   const next = random(0x5eed);
   const max = 4096;

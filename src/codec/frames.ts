@@ -25,6 +25,16 @@ export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
 export const SLICE_BIT = 0x80000000;
 export const LAST_SLICE_BIT = 0x40000000;
 export const SLICED_LENGTH_MASK = 0x3fffffff;
+/**
+ * A whole frame of this many bytes or more whose rest is still to come gets its own memory when
+ * its header is read, and each read's share is copied there as it comes: one copy and one buffer
+ * per frame, where keeping the pieces and joining them at the end made both twice (a frame over
+ * TLS always spans reads: 16 KiB records). Smaller pieces come from Node's shared pool anyway.
+ * Up to FILL_MAX_BYTES, so that a header alone can make us hold no more than that (a larger
+ * whole frame, from a peer that does not slice, is kept in pieces as it comes).
+ */
+const FILL_MIN_BYTES = 4 * 1024;
+const FILL_MAX_BYTES = 256 * 1024;
 /** A window update's payload: a uint32. */
 export const WINDOW_UPDATE_BYTES = 4;
 
@@ -67,6 +77,8 @@ export class FrameDecoder {
   /** The payload being put together from its slices, and how much of it has come. */
   #assembly: Buffer | null = null;
   #assembled = 0;
+  /** The whole frame being read, when it spans reads and is of a size to get its memory at once (see #read). */
+  #whole: Buffer | null = null;
   #failed = false;
   /** Sliced frames are understood (both ends offered them in the handshake). */
   sliced = false;
@@ -93,9 +105,9 @@ export class FrameDecoder {
   /**
    * Reads `chunk`. `transient`: its memory is used again once this returns (a socket's reads into
    * one buffer of the thread, transport/shared-reads.ts), so what is kept of it is copied: every
-   * payload handed out is then memory of its own, and the start of a frame whose rest is still to
-   * come is kept as a copy (so a frame across reads is copied twice; a sliced payload, put
-   * together as it comes, once).
+   * payload handed out is then memory of its own. A sliced payload, and a whole frame of 4-256 KiB
+   * across reads, are put together in their own memory as they come (copied once); the start of
+   * any other frame whose rest is still to come is kept as a copy and joined at the end (twice).
    */
   push(chunk: Buffer, transient = false): void {
     if (this.#failed || chunk.length === 0) return;
@@ -136,9 +148,24 @@ export class FrameDecoder {
         if (!this.#slice()) return;
         continue;
       }
-      if (this.#buffered < this.#need) return;
-      let payload = this.#take(this.#need);
-      if (payload.buffer === transient) payload = Buffer.from(payload);
+      if (this.#whole === null && this.#buffered < this.#need) {
+        if (this.#need < FILL_MIN_BYTES || this.#need > FILL_MAX_BYTES) return;
+        // A frame that spans reads gets its own memory now, and each read's share is copied there.
+        this.#whole = Buffer.allocUnsafeSlow(this.#need);
+      }
+      let payload: Buffer;
+      if (this.#whole !== null) {
+        const whole = this.#whole;
+        const n = Math.min(this.#need, this.#buffered);
+        this.#takeInto(whole, whole.length - this.#need, n);
+        this.#need -= n;
+        if (this.#need > 0) return;
+        this.#whole = null;
+        payload = whole;
+      } else {
+        payload = this.#take(this.#need);
+        if (payload.buffer === transient) payload = Buffer.from(payload);
+      }
       this.#need = -1;
       this.onFrame(payload, false);
       if (this.#failed) return; // the frame handler closed us
@@ -193,9 +220,11 @@ export class FrameDecoder {
       const what =
         this.#assembly !== null
           ? `${this.#assembled} of a sliced payload's ${this.#assembly.length} bytes`
-          : this.#need < 0
-            ? `${this.#buffered} of ${HEADER_BYTES} header bytes`
-            : `${this.#buffered} of ${this.#need} payload bytes`;
+          : this.#whole !== null
+            ? `${this.#whole.length - this.#need} of ${this.#whole.length} payload bytes`
+            : this.#need < 0
+              ? `${this.#buffered} of ${HEADER_BYTES} header bytes`
+              : `${this.#buffered} of ${this.#need} payload bytes`;
       this.#fail(new BadFrameError('truncated', `the stream ended inside a frame (${what})`));
     }
   }
@@ -213,6 +242,7 @@ export class FrameDecoder {
   #fail(error: BadFrameError): void {
     this.#failed = true;
     this.#assembly = null;
+    this.#whole = null;
     this.#chunks = [];
     this.#buffered = 0;
     this.onError(error);

@@ -15,12 +15,15 @@
  * Floors: port, a bare BroadcastChannel echo in the service's thread (structured clone both
  * ways, as the runtime's MessagePort); unix and tcp, a bare socket echo in the service's process
  * that gets the frame's bytes (header and CBOR of the call, encoded once) and sends them back;
- * gateway, the same call from inside over TCP (so its ratio is what the door costs). The 1 MiB
- * rows of unix and tcp come again with a caller that releases each result (`unix, released`).
+ * gateway, the same bare echo over TLS (the door's certificate, TLS 1.3 as the client
+ * negotiates it) in the Gateway's process. The gateway rows also carry the same call from inside
+ * over TCP, measured in the same rounds (`inside_*`): what the door costs, TLS included. The
+ * 1 MiB rows of unix and tcp come again with a caller that releases each result (`unix, released`).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCodec } from '../dist/src/codec/cbor.js';
@@ -63,6 +66,10 @@ const PAYLOADS: Payload[] = [
 
 type Row = {
   measure: 'payload';
+  inside_p50_us?: number;
+  inside_MB_per_s?: number;
+  /** MB/s through the door over MB/s of the same call from inside. */
+  inside_throughput_ratio?: number;
   payload: string;
   bytes: number;
   path: string;
@@ -78,19 +85,32 @@ type Row = {
   floor: string;
 };
 
-async function measure(payload: Payload, path: string, floorName: string, floor: Call, call: Call): Promise<Row> {
+/** `inside`: a third series measured in the same rounds (the gateway rows' call from inside). */
+async function measure(payload: Payload, path: string, floorName: string, floor: Call, call: Call, inside?: Call): Promise<Row> {
   await timeEach(Math.min(payload.samples, 50), floor, []);
   await timeEach(Math.min(payload.samples, 50), call, []);
   const floorTimes: number[] = [];
   const times: number[] = [];
+  const insideTimes: number[] = [];
   const floorRates: number[] = [];
   const rates: number[] = [];
+  const insideRates: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     await timeEach(payload.samples, floor, floorTimes);
     await timeEach(payload.samples, call, times);
+    if (inside) await timeEach(payload.samples, inside, insideTimes);
     floorRates.push(await rate(payload.calls, payload.inFlight, floor));
     rates.push(await rate(payload.calls, payload.inFlight, call));
+    if (inside) insideRates.push(await rate(payload.calls, payload.inFlight, inside));
   }
+  insideTimes.sort((a, b) => a - b);
+  const insideFields = inside
+    ? {
+        inside_p50_us: round(pct(insideTimes, 0.5) * 1000),
+        inside_MB_per_s: Math.round((median(insideRates) * payload.bytes) / 1e6),
+        inside_throughput_ratio: Math.round((median(rates) / median(insideRates)) * 100) / 100,
+      }
+    : {};
   floorTimes.sort((a, b) => a - b);
   times.sort((a, b) => a - b);
   const p50 = pct(times, 0.5) * 1000;
@@ -112,6 +132,7 @@ async function measure(payload: Payload, path: string, floorName: string, floor:
     floor_MB_per_s: Math.round((floorCallsPerS * payload.bytes) / 1e6),
     throughput_ratio: Math.round((callsPerS / floorCallsPerS) * 100) / 100,
     floor: floorName,
+    ...insideFields,
   };
 }
 
@@ -165,6 +186,33 @@ async function socketFloor(echo: Remote<Echo>, kind: 'unix' | 'tcp', value: unkn
 }
 
 const certs = makeCerts();
+
+/** A floor over a bare TLS echo in the Gateway's process: the frame's bytes there and back over TLS, as a client of the door sends them. */
+async function tlsFloor(echo: Remote<Echo>, value: unknown): Promise<{ call: Call; close(): void }> {
+  const port = await echo.tlsEcho(certs.server.cert, certs.server.key);
+  const socket = connectTls({ port, host: '127.0.0.1', ca: certs.ca, servername: 'localhost' });
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  socket.setNoDelay(true);
+  const frame = encodeFrame(createCodec().encode(callCarrying(value)));
+  const waiting: (() => void)[] = [];
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    while (received >= frame.length && waiting.length > 0) {
+      received -= frame.length;
+      waiting.shift()!();
+    }
+  });
+  return {
+    call: () =>
+      new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        socket.write(frame);
+      }),
+    close: () => socket.destroy(),
+  };
+}
+
 
 /** The other "machine": Echo as echo-tcp, Sink as sink-tcp, and a Gateway that takes large messages. */
 async function otherMachine(node: Node): Promise<{ process: ChildProcess; gateway: string }> {
@@ -257,7 +305,9 @@ for (const payload of PAYLOADS) {
   const tcp = await socketFloor(machine, 'tcp', payload.value);
   rows.push(await measure(payload, routeOf(machine).path, 'bare TCP echo of the frame', tcp.call, bounce(machine)));
   tcp.close();
-  rows.push(await measure(payload, 'gateway', 'the same call from inside over TCP', bounce(machine), bounce(outside)));
+  const tls = await tlsFloor(machine, payload.value);
+  rows.push(await measure(payload, 'gateway', 'bare TLS echo of the frame', tls.call, bounce(outside), bounce(machine)));
+  tls.close();
   if (!json) console.error(`bench: ${payload.name} done`);
 }
 // The 1 MiB rows of unix and tcp again, with a caller that gives each result's memory back
@@ -302,6 +352,8 @@ if (json) {
         'floor MB/s': r.floor_MB_per_s,
         'MB/s ratio': r.throughput_ratio,
         'calls/s': r.calls_per_s,
+        'inside MB/s': r.inside_MB_per_s ?? '',
+        'of inside': r.inside_throughput_ratio ?? '',
       })),
   );
   console.table(rows.filter((r) => r.measure === 'head-of-line'));

@@ -5,6 +5,7 @@
  */
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -36,4 +37,18 @@ export function listenRawEcho(kind: 'unix' | 'tcp'): Promise<string | number> {
     if (kind === 'unix') server.listen(join(mkdtempSync(join(tmpdir(), 'qiact-bench-')), 'echo.sock'), onListening);
     else server.listen(0, '127.0.0.1', onListening);
   });
+}
+
+/**
+ * Starts a bare echo over TLS on loopback (resolves to its port), with the certificate and key
+ * given: the floor of the Gateway's TLS door (TLS and TCP only, no runtime).
+ */
+export function listenTlsEcho(cert: string, key: string): Promise<number> {
+  const server = createTlsServer({ cert, key }, (socket) => {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => socket.write(chunk));
+    socket.on('error', () => {});
+  });
+  server.unref();
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
 }

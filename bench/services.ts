@@ -1,6 +1,6 @@
 /** The services the bench calls; a module of their own so that workers and processes can load them. */
 import { Service, Type, type ServiceSchemas } from '../dist/src/index.js';
-import { channelEcho, listenRawEcho } from './raw-echo.js';
+import { channelEcho, listenRawEcho, listenTlsEcho } from './raw-echo.js';
 
 export class Echo extends Service {
   // Declared, so that a client outside the robot may call it through a door.
@@ -27,6 +27,10 @@ export class Echo extends Service {
   /** Starts the raw floor's echo in this service's process: see raw-echo.ts. */
   rawEcho(kind: 'unix' | 'tcp'): Promise<string | number> {
     return listenRawEcho(kind);
+  }
+  /** Starts a bare TLS echo (raw-echo.ts) in this service's process; resolves to its port. */
+  tlsEcho(cert: string, key: string): Promise<number> {
+    return listenTlsEcho(cert, key);
   }
 }
 

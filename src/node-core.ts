@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { threadId as currentThreadId } from 'node:worker_threads';
 import { DirectoryClient, type DirectoryHost } from './directory/client.js';
 import { DIRECTORY_NAME, type Registration } from './directory/entries.js';
@@ -84,6 +85,18 @@ export interface StartOptions {
    */
   maxMessageBytes?: number;
   /**
+   * How far V8 lets this process's heap grow past what its last full collection kept before it
+   * starts the next (V8's `--heap-growing-percent`; 0 leaves V8 its own choice). Default
+   * `QIACT_HEAP_GROWING_PERCENT`, else V8's own. Process-wide, as V8's flags are: it is set when
+   * the node starts, and the service processes it starts get it too (their `node` flag), as do
+   * workers (same process). Why: V8 counts the memory of received payloads (outside its heap)
+   * towards the limit that starts a full collection, and a small heap's limit is a few MB away,
+   * so a process taking camera frames runs full collections back to back. 300 moved 1 MiB echoes
+   * at about twice the MB/s (README, "Large payloads and V8's heap"), for a heap that may grow to
+   * four times what it keeps (at most half way to its maximum).
+   */
+  heapGrowingPercent?: number;
+  /**
    * The robot's secret, which every node of the robot proves it holds on every link (at least
    * 16 characters). Default `QIACT_SECRET`, else the file `~/.config/qiact/secret`, created
    * once; copy it to the robot's other computers.
@@ -158,6 +171,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
   readonly clock: Clock;
   readonly callTimeout: number;
   readonly maxMessageBytes: number;
+  /** What this node set V8's heap growing to (heapGrowingPercent), if anything. */
+  readonly heapGrowingPercent: number | undefined;
   readonly pending: PendingCalls;
   readonly directory: DirectoryClient;
   readonly router: Router;
@@ -212,6 +227,8 @@ export class NodeCore implements ActorHost, SupervisorHost, ServiceHost, Directo
     if (!Number.isSafeInteger(this.maxMessageBytes) || this.maxMessageBytes < 4096 || this.maxMessageBytes > 0xffffffff) {
       throw new InvalidArgumentError('maxMessageBytes', `${String(options.maxMessageBytes ?? maxFromEnv)} must be a whole number of bytes from 4096 to 4294967295`);
     }
+    this.heapGrowingPercent = heapGrowingPercentOf(options.heapGrowingPercent, env);
+    if (this.heapGrowingPercent !== undefined) setFlagsFromString(`--heap-growing-percent=${this.heapGrowingPercent}`);
     this.router = new Router(this, { maxFrame: this.maxMessageBytes, ...(options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout }) });
     this.#signals = new SignalQueue((error) => this.warn('a signal subscriber threw', error));
     refreshTracing();
@@ -843,4 +860,15 @@ function exitOnDown(node: string, why: string): (reason: Error) => void {
     process.stderr.write(`qiact: node ${node} is down: ${why}; exiting with code 3\n`);
     process.exit(3);
   };
+}
+
+/** The heapGrowingPercent option, else QIACT_HEAP_GROWING_PERCENT; undefined for neither. A whole number from 0 to 1000. */
+function heapGrowingPercentOf(given: number | undefined, env: NodeJS.ProcessEnv): number | undefined {
+  const fromEnv = env.QIACT_HEAP_GROWING_PERCENT;
+  if (given === undefined && (fromEnv === undefined || fromEnv === '')) return undefined;
+  const value = given ?? Number(fromEnv);
+  if (!Number.isSafeInteger(value) || value < 0 || value > 1000) {
+    throw new InvalidArgumentError(given === undefined ? 'QIACT_HEAP_GROWING_PERCENT' : 'heapGrowingPercent', `${String(given ?? fromEnv)} must be a whole number from 0 to 1000`);
+  }
+  return value;
 }

@@ -99,6 +99,10 @@ export class Node {
   get callTimeout(): number {
     return this.#core.callTimeout;
   }
+  /** What this node set V8's heap growing to (the `heapGrowingPercent` start option), if anything. */
+  get heapGrowingPercent(): number | undefined {
+    return this.#core.heapGrowingPercent;
+  }
 
   /**
    * Starts a service (a Service class, `fromMachine(...)`, or a supervisor spec) under the node's

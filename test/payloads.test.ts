@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
+import { setFlagsFromString } from 'node:v8';
 import { BadMessageError, connect, gateway, hashToken, InvalidArgumentError, release, ROBOT_METRICS_NAME, robotMetrics, routeOf, start, transfer, type GatewayOptions, type Node, type NodeMetrics, type Remote, type RobotMetricsService } from '../src/index.js';
 import { makeCerts } from './_support/certs.js';
 import { freePort } from './_support/real-parts.js';
@@ -196,6 +197,24 @@ test.serial('a message over what the peer takes is refused with a typed error, a
   t.is(checksum((await peer.echo(pattern(900_000, 7))) as Uint8Array), checksum(pattern(900_000, 7)), 'under the limit, on the same link');
   t.is(await peer.add(5), 5);
   await t.throwsAsync(start({ maxMessageBytes: 100 }), { instanceOf: InvalidArgumentError, message: /maxMessageBytes/ }, 'a limit under 4096 is refused');
+});
+
+test.serial('heapGrowingPercent: the service processes a node starts get V8\'s flag too; a value out of range is refused, naming the option or the variable', async (t) => {
+  t.teardown(() => setFlagsFromString('--heap-growing-percent=0')); // V8's own again, for the rest of this file
+  const node = await start({ machineId: 'payload-heap', heapGrowingPercent: 300 });
+  t.teardown(() => node.stop());
+  t.is(node.heapGrowingPercent, 300);
+  await node.spawn(Counter, { name: 'heap-process', in: 'process', module: MODULE });
+  t.deepEqual(await (await node.service<Counter>('heap-process')).heapFlags(), ['--heap-growing-percent=300']);
+  const plain = await start({ machineId: 'payload-heap-plain', env: { QIACT_MACHINE_ID: 'payload-heap-plain' } });
+  t.teardown(() => plain.stop());
+  t.is(plain.heapGrowingPercent, undefined, 'unset: V8 keeps its own');
+  await plain.spawn(Counter, { name: 'plain-process', in: 'process', module: MODULE });
+  t.deepEqual(await (await plain.service<Counter>('plain-process')).heapFlags(), []);
+  for (const bad of [-1, 2.5, 1001, Number.NaN]) {
+    await t.throwsAsync(start({ heapGrowingPercent: bad }), { instanceOf: InvalidArgumentError, message: /heapGrowingPercent/ });
+  }
+  await t.throwsAsync(start({ env: { QIACT_MACHINE_ID: 'x', QIACT_HEAP_GROWING_PERCENT: 'lots' } }), { instanceOf: InvalidArgumentError, message: /QIACT_HEAP_GROWING_PERCENT.*lots/ });
 });
 
 test.serial('transfer() hands a buffer over to a worker without a copy: detached here, intact there', async (t) => {

@@ -22,6 +22,9 @@ Configuration (options first, then environment, then defaults):
   QIACT_CALL_TIMEOUT_MS  default call timeout    default: 30000
   QIACT_MAX_MESSAGE_BYTES  the largest message taken from another process or machine
                          default: 16777216 (16 MiB)
+  QIACT_HEAP_GROWING_PERCENT  V8's --heap-growing-percent for this process and the service
+                         processes it starts (300: large payloads move about twice as fast)
+                         default: unset (V8's own)
   QIACT_DIRECTORY        the node whose directory to use (tcp:host:port, unix:/path)
                          default: unset (a node embeds its directory; commands use ${DEFAULT_DIRECTORY})
   QIACT_LISTEN           extra endpoints to listen on, comma-separated (tcp:host:port)

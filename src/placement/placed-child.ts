@@ -20,6 +20,8 @@ export interface PlacementHost {
   readonly tls: NodeTls | undefined;
   readonly callTimeout: number;
   readonly maxMessageBytes: number;
+  /** V8's heap growing the node set (heapGrowingPercent): its service processes start with it. */
+  readonly heapGrowingPercent: number | undefined;
   /** Where the child node finds the directory. */
   directoryWhereabouts(): { address: string; endpoints: readonly string[] };
   /** The endpoints the child should listen on besides its Unix socket (TCP hosts with port 0). */
@@ -148,7 +150,7 @@ export class PlacedChild implements Behaviour {
         } else this.#gone(error);
       };
       this.#exited = new Promise((exited) => {
-        this.#carrier = this.child.in === 'worker' ? startWorker(config, onMessage, onExit, exited) : startProcess(config, onMessage, onExit, exited);
+        this.#carrier = this.child.in === 'worker' ? startWorker(config, onMessage, onExit, exited) : startProcess(config, this.host.heapGrowingPercent, onMessage, onExit, exited);
       });
     });
   }
@@ -205,8 +207,10 @@ function startWorker(config: ChildConfig, onMessage: (m: ToParent) => void, onEx
   };
 }
 
-function startProcess(config: ChildConfig, onMessage: (m: ToParent) => void, onExit: OnExit, exited: () => void): Carrier {
-  const child: ChildProcess = fork(fileURLToPath(CHILD_MAIN), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** `heapGrowingPercent`: V8's flag for the new process (a worker shares this process's flags). */
+function startProcess(config: ChildConfig, heapGrowingPercent: number | undefined, onMessage: (m: ToParent) => void, onExit: OnExit, exited: () => void): Carrier {
+  const execArgv = heapGrowingPercent === undefined ? process.execArgv : [...process.execArgv, `--heap-growing-percent=${heapGrowingPercent}`];
+  const child: ChildProcess = fork(fileURLToPath(CHILD_MAIN), [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const label = `process ${child.pid}`;
   child.on('message', (m) => onMessage(m as ToParent));
   child.on('error', () => {});

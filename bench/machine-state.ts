@@ -6,11 +6,25 @@ import { cpus, loadavg, totalmem } from 'node:os';
 
 export function machineState(): string {
   const m = machineRow();
-  return `machine: ${m.cores} cores (${m.cpu}), ${m.memory_gib} GiB, load average ${m.load_1min} (1 min) ${m.load_5min} (5 min), node ${m.node}, ${m.at}`;
+  const heap = m.heap_growing_percent === null ? '' : `, QIACT_HEAP_GROWING_PERCENT=${m.heap_growing_percent}`;
+  return `machine: ${m.cores} cores (${m.cpu}), ${m.memory_gib} GiB, load average ${m.load_1min} (1 min) ${m.load_5min} (5 min), node ${m.node}${heap}, ${m.at}`;
 }
 
-/** The same as a JSON row (`--json`): `{"measure":"machine",…}`. */
-export function machineRow(): { measure: 'machine'; cores: number; cpu: string; memory_gib: number; load_1min: number; load_5min: number; node: string; at: string } {
+/**
+ * The same as a JSON row (`--json`): `{"measure":"machine",…}`. `heap_growing_percent`: the
+ * QIACT_HEAP_GROWING_PERCENT the bench's nodes ran with (they read it as they start), else null.
+ */
+export function machineRow(): {
+  measure: 'machine';
+  cores: number;
+  cpu: string;
+  memory_gib: number;
+  load_1min: number;
+  load_5min: number;
+  node: string;
+  heap_growing_percent: number | null;
+  at: string;
+} {
   const [one = 0, five = 0] = loadavg();
   return {
     measure: 'machine',
@@ -20,6 +34,7 @@ export function machineRow(): { measure: 'machine'; cores: number; cpu: string; 
     load_1min: Math.round(one * 100) / 100,
     load_5min: Math.round(five * 100) / 100,
     node: process.version,
+    heap_growing_percent: process.env.QIACT_HEAP_GROWING_PERCENT ? Number(process.env.QIACT_HEAP_GROWING_PERCENT) : null,
     at: new Date().toISOString(),
   };
 }

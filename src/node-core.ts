@@ -88,8 +88,8 @@ export interface StartOptions {
    * How far V8 lets this process's heap grow past what its last full collection kept before it
    * starts the next (V8's `--heap-growing-percent`; 0 leaves V8 its own choice). Default
    * `QIACT_HEAP_GROWING_PERCENT`, else V8's own. Process-wide, as V8's flags are: it is set when
-   * the node starts, and the service processes it starts get it too (their `node` flag), as do
-   * workers (same process). Why: V8 counts the memory of received payloads (outside its heap)
+   * the node starts, the service processes it starts get it as a `node` command-line flag, and
+   * its workers share it. Why: V8 counts the memory of received payloads (outside its heap)
    * towards the limit that starts a full collection, and a small heap's limit is a few MB away,
    * so a process taking camera frames runs full collections back to back. 300 moved 1 MiB echoes
    * at about twice the MB/s (README, "Large payloads and V8's heap"), for a heap that may grow to

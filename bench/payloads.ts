@@ -164,25 +164,7 @@ async function socketFloor(echo: Remote<Echo>, kind: 'unix' | 'tcp', value: unkn
   const where = await echo.rawEcho(kind);
   const socket: Socket = typeof where === 'number' ? connect(where, '127.0.0.1') : connect(where);
   await new Promise((resolve) => socket.once('connect', resolve));
-  socket.setNoDelay(true);
-  const frame = encodeFrame(createCodec().encode(callCarrying(value)));
-  const waiting: (() => void)[] = [];
-  let received = 0;
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    while (received >= frame.length && waiting.length > 0) {
-      received -= frame.length;
-      waiting.shift()!();
-    }
-  });
-  return {
-    call: () =>
-      new Promise<void>((resolve) => {
-        waiting.push(resolve);
-        socket.write(frame);
-      }),
-    close: () => socket.destroy(),
-  };
+  return echoing(socket, value);
 }
 
 const certs = makeCerts();
@@ -192,6 +174,11 @@ async function tlsFloor(echo: Remote<Echo>, value: unknown): Promise<{ call: Cal
   const port = await echo.tlsEcho(certs.server.cert, certs.server.key);
   const socket = connectTls({ port, host: '127.0.0.1', ca: certs.ca, servername: 'localhost' });
   await new Promise((resolve) => socket.once('secureConnect', resolve));
+  return echoing(socket, value);
+}
+
+/** Calls that write the frame of a call carrying `value` on `socket` and wait for as many bytes back (a bare echo's far end). */
+function echoing(socket: Socket, value: unknown): { call: Call; close(): void } {
   socket.setNoDelay(true);
   const frame = encodeFrame(createCodec().encode(callCarrying(value)));
   const waiting: (() => void)[] = [];
@@ -212,7 +199,6 @@ async function tlsFloor(echo: Remote<Echo>, value: unknown): Promise<{ call: Cal
     close: () => socket.destroy(),
   };
 }
-
 
 /** The other "machine": Echo as echo-tcp, Sink as sink-tcp, and a Gateway that takes large messages. */
 async function otherMachine(node: Node): Promise<{ process: ChildProcess; gateway: string }> {

@@ -11,6 +11,10 @@ import { readFileSync } from 'node:fs';
 import { gateway, start, xmppLink, type GatewayOptions, type GatewayService, type XmppLinkOptions, type XmppLinkService } from '../dist/src/index.js';
 import { BorrowingSink, Echo, Sink } from './services.js';
 
+// First, before anything is awaited: a parent that goes away while this node is still starting
+// (the soak bench restarts this "machine" up to its last second) must not leave it running.
+process.on('disconnect', () => process.exit(0));
+if (process.send !== undefined && !process.connected) process.exit(0); // it went before we listened
 const node = await start({ onWarning: () => {} });
 await node.spawn(Echo, { name: process.env.BENCH_NAME ?? 'echo-tcp' });
 if (process.env.BENCH_SINK) {
@@ -32,5 +36,4 @@ if (process.env.BENCH_XMPP) {
   if (!(await link.online.get())) await new Promise<void>((resolve) => void link.online.connect((online) => online && resolve()));
 }
 process.on('message', () => void node.stop().then(() => process.exit(0)));
-process.on('disconnect', () => process.exit(0));
 process.send?.({ gateway: endpoint, webSocket });

@@ -6,6 +6,9 @@
 import { start } from '../dist/src/index.js';
 import { Sink } from './services.js';
 
+// First, before anything is awaited: a parent gone while this node starts must not leave it running.
+process.on('disconnect', () => process.exit(0));
+if (process.send !== undefined && !process.connected) process.exit(0); // it went before we listened
 const node = await start({ onWarning: () => {} });
 const count = Number(process.env.COUNT);
 const prefix = process.env.PREFIX!;
@@ -16,5 +19,4 @@ process.on('message', (m) => {
     process.send?.('registered');
   })();
 });
-process.on('disconnect', () => process.exit(0));
 process.send?.('started');

@@ -30,11 +30,13 @@ export const SLICED_LENGTH_MASK = 0x3fffffff;
  * its header is read, and each read's share is copied there as it comes: one copy and one buffer
  * per frame, where keeping the pieces and joining them at the end made both twice (a frame over
  * TLS always spans reads: 16 KiB records). Smaller pieces come from Node's shared pool anyway.
- * Up to FILL_MAX_BYTES, so that a header alone can make us hold no more than that (a larger
- * whole frame, from a peer that does not slice, is kept in pieces as it comes).
+ * Up to FILL_MAX_BYTES (a larger whole frame, from a peer that does not slice, is kept in pieces
+ * as it comes), and only once a FILL_AFTER_SHARE-th of it came (a TLS record's worth for 256 KiB):
+ * a peer not yet known cannot make us hold a frame's memory with its header alone.
  */
 const FILL_MIN_BYTES = 4 * 1024;
 const FILL_MAX_BYTES = 256 * 1024;
+const FILL_AFTER_SHARE = 16;
 /** A window update's payload: a uint32. */
 export const WINDOW_UPDATE_BYTES = 4;
 
@@ -149,7 +151,7 @@ export class FrameDecoder {
         continue;
       }
       if (this.#whole === null && this.#buffered < this.#need) {
-        if (this.#need < FILL_MIN_BYTES || this.#need > FILL_MAX_BYTES) return;
+        if (this.#need < FILL_MIN_BYTES || this.#need > FILL_MAX_BYTES || this.#buffered * FILL_AFTER_SHARE < this.#need) return;
         // A frame that spans reads gets its own memory now, and each read's share is copied there.
         this.#whole = Buffer.allocUnsafeSlow(this.#need);
       }
